@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: set-up (ONNX Runtime into .cache/), then every unit and integration test.
+# Integration tests read models and photos from ../shared (or FACESTATION_SHARED) and fail loudly
+# when it is missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+cargo test --all-targets "$@"

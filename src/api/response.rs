@@ -1,0 +1,170 @@
+//! The response/record in the shape of Verifik's Compare example, with the station's own fields
+//! beside Verifik's (in `station`), ready to be signed by `record`.
+
+use base64::Engine as _;
+use rand_core::{OsRng, RngCore};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::engine::{CompareOutcome, Decision};
+
+/// How a record is built.
+#[derive(Debug, Clone, Default)]
+pub struct RecordOptions {
+    /// Embed the images as base64 (as Verifik does). Off by default: the record keeps SHA-256 digests.
+    pub embed_images: bool,
+    /// The probe and gallery bytes, needed only when `embed_images` is set.
+    pub images: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Verifik's `client`: here the station's key id.
+    pub client: String,
+    /// "compare" or "compare-live".
+    pub kind: String,
+    /// When the comparison started.
+    pub compared_at: Option<OffsetDateTime>,
+}
+
+pub fn iso_millis(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Verifik's human date, e.g. "September 29, 2023 6:57 PM" (UTC).
+pub fn verifik_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (h, pm) = match t.hour() {
+        0 => (12, false),
+        h @ 1..=11 => (h, false),
+        12 => (12, true),
+        h => (h - 12, true),
+    };
+    format!(
+        "{} {}, {} {}:{:02} {}",
+        t.month(),
+        t.day(),
+        t.year(),
+        h,
+        t.minute(),
+        if pm { "PM" } else { "AM" }
+    )
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn short_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut b = [0u8; 5];
+    OsRng.fill_bytes(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Builds the unsigned record of one decision.
+pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value {
+    let now = OffsetDateTime::now_utc();
+    let compared = options.compared_at.unwrap_or(now);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let (probe, gallery): (Vec<String>, Vec<String>) = match (&options.images, options.embed_images)
+    {
+        (Some((p, g)), true) => (vec![b64(p)], g.iter().map(|x| b64(x)).collect()),
+        _ => (
+            vec![format!("sha256:{}", outcome.probe_sha256)],
+            outcome
+                .gallery
+                .iter()
+                .map(|g| format!("sha256:{}", g.sha256))
+                .collect(),
+        ),
+    };
+    let kind = if options.kind.is_empty() {
+        "compare"
+    } else {
+        options.kind.as_str()
+    };
+    let mut data = json!({
+        "__v": 0,
+        "_id": random_hex(12),
+        "type": kind,
+        "probe": probe,
+        "client": options.client,
+        "result": {
+            "score": outcome.score,
+            "compare_min_score": outcome.threshold,
+            "passed": outcome.decision == Decision::Match,
+        },
+        "deleted": false,
+        "gallery": gallery,
+        "createdAt": iso_millis(now),
+        "updatedAt": iso_millis(now),
+        "comparedAt": iso_millis(compared),
+        "search_mode": outcome.search_mode.as_str(),
+    });
+    if let Some(l) = &outcome.liveness {
+        data["liveness"] = json!({
+            "liveness_score": l.score,
+            "min_score": l.min_score,
+            "passed": l.passed(),
+        });
+    }
+    let station = json!({
+        "engine": outcome.engine,
+        "decision": outcome.decision,
+        "passed": outcome.passed,
+        "threshold": outcome.threshold,
+        "thresholdBasis": outcome.threshold_basis,
+        "probe": {
+            "sha256": outcome.probe_sha256,
+            "facesFound": outcome.probe_faces_found,
+            "face": outcome.probe_face,
+        },
+        "gallery": outcome.gallery,
+        "liveness": outcome.liveness,
+        "models": outcome.models,
+        "timingsMs": outcome.timings,
+        "version": env!("CARGO_PKG_VERSION"),
+        "remote": outcome.remote,
+        "imagesEmbedded": options.embed_images && options.images.is_some(),
+    });
+    json!({
+        "id": short_id(),
+        "data": data,
+        "signature": {
+            "message": "Certified by FaceStation",
+            "dateTime": verifik_date(now),
+        },
+        "station": station,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_both_formats() {
+        let t = time::macros::datetime!(2023-09-29 18:57:42.028 UTC);
+        assert_eq!(iso_millis(t), "2023-09-29T18:57:42.028Z");
+        assert_eq!(verifik_date(t), "September 29, 2023 6:57 PM");
+        let m = time::macros::datetime!(2024-01-16 00:05:00 UTC);
+        assert_eq!(verifik_date(m), "January 16, 2024 12:05 AM");
+    }
+
+    #[test]
+    fn ids_have_verifik_lengths() {
+        assert_eq!(short_id().len(), 5);
+        assert_eq!(random_hex(12).len(), 24);
+    }
+}

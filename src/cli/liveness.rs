@@ -1,0 +1,191 @@
+//! `facestation liveness`: passive liveness of one image, or APCER/BPCER over a labelled set.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{local_verifier, read_input, CliError, Common};
+use crate::engine::{PipelineConfig, Verifier};
+use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
+
+#[derive(Args, Debug)]
+pub struct LivenessArgs {
+    /// The image to judge (a full camera frame; - for standard input).
+    #[arg(required_unless_present = "labels")]
+    pub image: Option<PathBuf>,
+    /// Pass mark on P(real); passing is strict (score > min).
+    #[arg(long, default_value_t = DEFAULT_LIVENESS_MIN_SCORE)]
+    pub min_score: f64,
+    /// A labels CSV (path,label,source,subject,attack_type,image_kind,...) to report error rates.
+    #[arg(long, conflicts_with = "image")]
+    pub labels: Option<PathBuf>,
+    /// Folder the labels' paths are relative to (default: the CSV's parent's parent).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
+    let mut verifier = local_verifier(common, PipelineConfig::default())?;
+    if let Some(labels) = &args.labels {
+        return evaluate(
+            &mut verifier,
+            labels,
+            args.root.as_deref(),
+            args.min_score,
+            args.json,
+        );
+    }
+    let path = args
+        .image
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("give an image".into()))?;
+    let bytes = read_input(path)?;
+    let outcome = match verifier.liveness(&bytes, args.min_score) {
+        Ok(o) => o,
+        Err(e) if args.json => {
+            let e = CliError::from(e);
+            println!("{}", e.to_json());
+            return Ok(e.exit_code());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).map_err(|e| CliError::Other(e.to_string()))?
+        );
+    } else {
+        let l = &outcome.liveness;
+        let verdict = match l.verdict {
+            LivenessVerdict::Live => "LIVE",
+            LivenessVerdict::Spoof => "SPOOF",
+            LivenessVerdict::CannotJudge => {
+                "CANNOT JUDGE (the face fills the frame: no context for the models)"
+            }
+        };
+        println!(
+            "{verdict}: P(real) {:.4}, pass > {}, context {:.2}x, {:.1} ms",
+            l.score, l.min_score, l.context, outcome.timings.total_ms
+        );
+    }
+    Ok(match outcome.liveness.verdict {
+        LivenessVerdict::Live => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
+}
+
+#[derive(Default, Serialize)]
+struct Group {
+    live: usize,
+    spoof: usize,
+    /// Spoofs accepted as live.
+    spoof_accepted: usize,
+    /// Live images rejected as spoof.
+    live_rejected: usize,
+    cannot_judge: usize,
+    no_face_or_error: usize,
+    apcer: Option<f64>,
+    bpcer: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Item {
+    path: String,
+    label: String,
+    verdict: Option<LivenessVerdict>,
+    score: Option<f64>,
+    context: Option<f32>,
+    error: Option<String>,
+}
+
+fn evaluate(
+    verifier: &mut crate::engine::LocalVerifier,
+    labels: &Path,
+    root: Option<&Path>,
+    min_score: f64,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let text = std::fs::read_to_string(labels)
+        .map_err(CliError::io(format!("reading {}", labels.display())))?;
+    let root = root
+        .map(Path::to_path_buf)
+        .or_else(|| {
+            labels
+                .parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_default();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.len() < 6 {
+            return Err(CliError::Other(format!(
+                "{}:{}: expected 6 columns",
+                labels.display(),
+                n + 1
+            )));
+        }
+        let (path, label, source, kind) = (cols[0], cols[1], cols[2], cols[5]);
+        let live = label == "live";
+        let result = std::fs::read(root.join(path))
+            .map_err(|e| e.to_string())
+            .and_then(|b| verifier.liveness(&b, min_score).map_err(|e| e.to_string()));
+        for key in [format!("{source}/{kind}"), format!("all/{kind}")] {
+            let g = groups.entry(key).or_default();
+            if live {
+                g.live += 1;
+            } else {
+                g.spoof += 1;
+            }
+            match &result {
+                Ok(o) => match o.liveness.verdict {
+                    LivenessVerdict::CannotJudge => g.cannot_judge += 1,
+                    LivenessVerdict::Live if !live => g.spoof_accepted += 1,
+                    LivenessVerdict::Spoof if live => g.live_rejected += 1,
+                    _ => {}
+                },
+                Err(_) => g.no_face_or_error += 1,
+            }
+        }
+        items.push(Item {
+            path: path.to_string(),
+            label: label.to_string(),
+            verdict: result.as_ref().ok().map(|o| o.liveness.verdict),
+            score: result.as_ref().ok().map(|o| o.liveness.score),
+            context: result.as_ref().ok().map(|o| o.liveness.context),
+            error: result.err(),
+        });
+    }
+    for g in groups.values_mut() {
+        g.apcer = (g.spoof > 0).then(|| g.spoof_accepted as f64 / g.spoof as f64);
+        g.bpcer = (g.live > 0).then(|| g.live_rejected as f64 / g.live as f64);
+    }
+    if json {
+        let out = serde_json::json!({ "min_score": min_score, "groups": groups, "items": items });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| CliError::Other(e.to_string()))?
+        );
+    } else {
+        println!("liveness at pass mark {min_score} (APCER = spoofs accepted, BPCER = live rejected; 'cannot judge' counted apart):");
+        for (k, g) in &groups {
+            println!(
+                "  {k:<28} live {:>3} spoof {:>3}  APCER {}  BPCER {}  cannot judge {:>3}  no face/error {}",
+                g.live,
+                g.spoof,
+                g.apcer.map(|x| format!("{:.3}", x)).unwrap_or("-".into()),
+                g.bpcer.map(|x| format!("{:.3}", x)).unwrap_or("-".into()),
+                g.cannot_judge,
+                g.no_face_or_error
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

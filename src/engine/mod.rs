@@ -1,0 +1,140 @@
+//! The engine: one `Verifier` trait that every front end calls, a local implementation on ONNX
+//! Runtime, and the types of what a comparison produces.
+
+pub mod local;
+pub mod score;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiError, SearchMode, ValidRequest};
+use crate::runtime::RuntimeError;
+use crate::vision::liveness::LivenessResult;
+use crate::vision::{DecodeError, Face, VisionError};
+
+pub use local::{FacePolicy, LocalVerifier, Pipeline, PipelineConfig};
+
+/// Which image of a request a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageRole {
+    Probe,
+    Gallery(usize),
+}
+
+impl std::fmt::Display for ImageRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageRole::Probe => write!(f, "probe"),
+            ImageRole::Gallery(i) => write!(f, "gallery[{i}]"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{role}: {source}")]
+    Decode {
+        role: ImageRole,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("no face found in the {0}")]
+    NoFace(ImageRole),
+    #[error("several faces in the {role} ({count} found); use one face per probe, or choose the largest face")]
+    SeveralFaces { role: ImageRole, count: usize },
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// A remote engine's failure (network, HTTP status, malformed answer), already worded for an operator.
+    #[error("remote engine: {0}")]
+    Remote(String),
+}
+
+/// Per-stage wall times of one comparison, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub embed_ms: f64,
+    pub liveness_ms: f64,
+    pub total_ms: f64,
+}
+
+/// What the engine found in one gallery image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GalleryResult {
+    pub index: usize,
+    pub sha256: String,
+    /// Faces the detector found (before choosing one).
+    pub faces_found: usize,
+    /// The face that matched the probe best, when there is one.
+    pub face: Option<Face>,
+    /// Similarity 0..1 (higher = more similar); `None` when no face was found.
+    pub score: Option<f64>,
+    pub distance: Option<f64>,
+    pub passed: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Match,
+    NoMatch,
+    /// No gallery image held a usable face.
+    NoFace,
+}
+
+/// The engine's answer to one compare request (local or remote).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareOutcome {
+    /// "local" or "remote:<base url>".
+    pub engine: String,
+    pub search_mode: SearchMode,
+    /// Best gallery score (Verifik's `result.score`); 0 when no gallery face was found.
+    pub score: f64,
+    pub threshold: f64,
+    /// What the threshold means, e.g. "FMR 0.1% on LFW folds 1-5 (FAST)".
+    pub threshold_basis: String,
+    pub decision: Decision,
+    pub probe_sha256: String,
+    pub probe_face: Option<Face>,
+    pub probe_faces_found: usize,
+    pub gallery: Vec<GalleryResult>,
+    pub liveness: Option<LivenessResult>,
+    /// Match, and liveness passed when it was asked for.
+    pub passed: bool,
+    pub timings: Timings,
+    pub models: Vec<ModelRef>,
+    /// Fields the remote service returned that the station keeps (its `id` and `signature`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub role: String,
+    pub sha256: String,
+}
+
+/// A liveness-only answer (the `liveness` command and endpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessOutcome {
+    pub image_sha256: String,
+    pub face: Face,
+    pub faces_found: usize,
+    pub liveness: LivenessResult,
+    pub timings: Timings,
+    pub models: Vec<ModelRef>,
+}
+
+/// Every front end (CLI, GUI, HTTP server) calls this; local and remote engines implement it.
+pub trait Verifier: Send {
+    fn compare(&mut self, request: &ValidRequest) -> Result<CompareOutcome, EngineError>;
+    fn liveness(&mut self, image: &[u8], min_score: f64) -> Result<LivenessOutcome, EngineError>;
+    /// A short name for status bars and records.
+    fn name(&self) -> String;
+}

@@ -1,0 +1,303 @@
+//! ONNX Runtime start-up (load-dynamic), the models folder, its manifest and checksums.
+//!
+//! The ONNX Runtime shared library is not linked: it is loaded at start-up from
+//! `ORT_DYLIB_PATH` or from the project's cache (`.cache/ort/`, filled by `scripts/setup.sh`).
+//! The models are not committed: `models/manifest.toml` (compiled in) names each file and its
+//! sha256, and every file is verified before a session is created from it.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The ONNX Runtime version the project is built and tested against.
+pub const ORT_VERSION: &str = "1.31.1";
+const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+/// The manifest is compiled in so that the binary knows which bytes it trusts wherever it runs.
+pub const MANIFEST_TOML: &str = include_str!("../models/manifest.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime {ORT_VERSION} library not found (looked in: {searched}). Run `scripts/setup.sh` \
+         (it downloads the onnxruntime=={ORT_VERSION} wheel from PyPI and extracts the library into .cache/ort/), \
+         or set ORT_DYLIB_PATH to a libonnxruntime.so"
+    )]
+    OrtLibraryMissing { searched: String },
+    #[error("could not load ONNX Runtime from {path}: {reason}")]
+    OrtLoad { path: PathBuf, reason: String },
+    #[error("models folder not found (looked in: {searched}); pass --models DIR or set FACESTATION_MODELS")]
+    ModelsFolderMissing { searched: String },
+    #[error("models folder {dir}: {problems}")]
+    ModelFiles { dir: PathBuf, problems: String },
+    #[error("model manifest is invalid: {0}")]
+    Manifest(String),
+    #[error("model manifest has no model with role `{0}`")]
+    RoleMissing(String),
+    #[error("could not create an ONNX Runtime session for {file}: {reason}")]
+    Session { file: String, reason: String },
+}
+
+/// One entry of `models/manifest.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub role: String,
+    pub file: String,
+    pub sha256: String,
+    pub licence: String,
+    pub source: String,
+    pub input: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    model: Vec<ModelEntry>,
+}
+
+/// A models folder whose files all matched the manifest's checksums.
+#[derive(Debug, Clone)]
+pub struct VerifiedModels {
+    pub dir: PathBuf,
+    pub entries: Vec<ModelEntry>,
+}
+
+impl VerifiedModels {
+    /// Finds the models folder (explicit, then `FACESTATION_MODELS`, then the defaults) and verifies it.
+    pub fn locate(explicit: Option<&Path>) -> Result<Self, RuntimeError> {
+        let dir = models_dir(explicit)?;
+        Self::verify(&dir)
+    }
+
+    /// Checks every manifest file in `dir`; all problems are reported together, by file name.
+    pub fn verify(dir: &Path) -> Result<Self, RuntimeError> {
+        let entries = manifest_entries()?;
+        let mut problems = Vec::new();
+        for e in &entries {
+            let path = dir.join(&e.file);
+            match sha256_file(&path) {
+                Ok(digest) if digest.eq_ignore_ascii_case(&e.sha256) => {}
+                Ok(digest) => problems.push(format!(
+                    "{} has sha256 {digest}, expected {} (wrong or corrupted file)",
+                    e.file, e.sha256
+                )),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    problems.push(format!("{} is missing", e.file))
+                }
+                Err(err) => problems.push(format!("{} cannot be read: {err}", e.file)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self {
+                dir: dir.to_path_buf(),
+                entries,
+            })
+        } else {
+            Err(RuntimeError::ModelFiles {
+                dir: dir.to_path_buf(),
+                problems: problems.join("; "),
+            })
+        }
+    }
+
+    pub fn entry(&self, role: &str) -> Result<&ModelEntry, RuntimeError> {
+        self.entries
+            .iter()
+            .find(|e| e.role == role)
+            .ok_or_else(|| RuntimeError::RoleMissing(role.to_string()))
+    }
+
+    /// Creates a CPU session for the model with this role.
+    pub fn session(&self, role: &str, intra_threads: usize) -> Result<Session, RuntimeError> {
+        let entry = self.entry(role)?;
+        let env = ort_environment()?;
+        let path = self.dir.join(&entry.file);
+        let fail = |reason: String| RuntimeError::Session {
+            file: entry.file.clone(),
+            reason,
+        };
+        let builder = Session::builder(env).map_err(|e| fail(e.to_string()))?;
+        let builder = builder
+            .with_intra_threads(intra_threads)
+            .map_err(|e| fail(e.to_string()))?;
+        // Spinning threads steal the other core on a 2-core machine (measured in MODELS.md).
+        let mut builder = builder
+            .with_intra_op_spinning(false)
+            .map_err(|e| fail(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(e.to_string()))?;
+        builder
+            .commit_from_file(&path)
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// The entries of the compiled-in manifest.
+pub fn manifest_entries() -> Result<Vec<ModelEntry>, RuntimeError> {
+    let m: Manifest =
+        toml::from_str(MANIFEST_TOML).map_err(|e| RuntimeError::Manifest(e.to_string()))?;
+    Ok(m.model)
+}
+
+/// `--models DIR`, then `FACESTATION_MODELS`, then `./models` if it holds the weights, then
+/// `../shared/models` (this repository's development layout) from the working directory and from
+/// the source checkout the binary was built in.
+pub fn models_dir(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os("FACESTATION_MODELS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let entries = manifest_entries()?;
+    let first = entries
+        .first()
+        .map(|e| e.file.clone())
+        .ok_or_else(|| RuntimeError::Manifest("no models listed".into()))?;
+    let candidates = [
+        PathBuf::from("models"),
+        PathBuf::from("../shared/models"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models"),
+    ];
+    for c in &candidates {
+        if c.join(&first).is_file() {
+            return Ok(c.clone());
+        }
+    }
+    Err(RuntimeError::ModelsFolderMissing {
+        searched: join_paths(&candidates),
+    })
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Where the ONNX Runtime library is looked for, in order.
+pub fn ort_library_candidates() -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        c.push(PathBuf::from(p));
+        return c;
+    }
+    c.push(PathBuf::from(".cache/ort").join(ORT_LIB_NAME));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/facestation -> repository root
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            c.push(root.join(".cache/ort").join(ORT_LIB_NAME));
+        }
+        if let Some(dir) = exe.parent() {
+            c.push(dir.join(ORT_LIB_NAME));
+        }
+    }
+    c.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".cache/ort")
+            .join(ORT_LIB_NAME),
+    );
+    c
+}
+
+static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
+
+/// Loads ONNX Runtime once per process and returns its environment.
+pub fn ort_environment() -> Result<&'static Environment, RuntimeError> {
+    ort_init().map(|(env, _)| env)
+}
+
+/// The library file ONNX Runtime was loaded from.
+pub fn ort_library_path() -> Result<&'static Path, RuntimeError> {
+    ort_init().map(|(_, p)| p.as_path())
+}
+
+fn ort_init() -> Result<&'static (Environment, PathBuf), RuntimeError> {
+    let result = ENVIRONMENT.get_or_init(|| {
+        let candidates = ort_library_candidates();
+        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+            return Err(format!("missing:{}", join_paths(&candidates)));
+        };
+        let builder = ort::init_from(path).map_err(|e| format!("load:{}:{e}", path.display()))?;
+        let env = builder
+            .with_name("facestation")
+            .build()
+            .map_err(|e| format!("load:{}:{e}", path.display()))?;
+        Ok((env, path.clone()))
+    });
+    match result {
+        Ok(v) => Ok(v),
+        Err(msg) => Err(match msg.split_once(':') {
+            Some(("missing", searched)) => RuntimeError::OrtLibraryMissing {
+                searched: searched.to_string(),
+            },
+            _ => {
+                let rest = msg.strip_prefix("load:").unwrap_or(msg);
+                let (path, reason) = rest.split_once(':').unwrap_or((rest, ""));
+                RuntimeError::OrtLoad {
+                    path: PathBuf::from(path),
+                    reason: reason.to_string(),
+                }
+            }
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_parses_and_names_every_role() {
+        let entries = manifest_entries().expect("manifest");
+        for role in ["detector", "embedder", "liveness_v2", "liveness_v1se"] {
+            assert!(entries.iter().any(|e| e.role == role), "role {role}");
+        }
+        assert!(entries.iter().all(|e| e.sha256.len() == 64));
+    }
+
+    #[test]
+    fn empty_folder_reports_each_missing_file_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = VerifiedModels::verify(dir.path()).expect_err("must fail");
+        let msg = err.to_string();
+        for e in manifest_entries().expect("manifest") {
+            assert!(msg.contains(&format!("{} is missing", e.file)), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_changed_file_is_reported_as_mismatched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for e in manifest_entries().expect("manifest") {
+            std::fs::write(dir.path().join(&e.file), b"not a model").expect("write");
+        }
+        let msg = VerifiedModels::verify(dir.path())
+            .expect_err("must fail")
+            .to_string();
+        assert!(msg.contains("wrong or corrupted"), "{msg}");
+        assert!(msg.contains("yunet_s_dynamic.onnx has sha256"), "{msg}");
+    }
+}

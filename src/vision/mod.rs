@@ -1,0 +1,29 @@
+//! Everything that looks at pixels: decode, detect, align, embed, liveness, quality.
+
+pub mod align;
+pub mod decode;
+pub mod detect;
+pub mod embed;
+pub mod liveness;
+pub mod quality;
+
+pub use decode::{decode_image, DecodeError, DecodeLimits};
+pub use detect::{BoundingBox, Detector, DetectorConfig, Face};
+pub use embed::{Descriptor, Embedder};
+pub use liveness::{LivenessModels, LivenessVerdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("unexpected model output: {0}")]
+    UnexpectedOutput(String),
+    #[error("face geometry is degenerate (landmarks collapse to a point)")]
+    DegenerateFace,
+}
+
+impl From<ort::Error> for VisionError {
+    fn from(e: ort::Error) -> Self {
+        VisionError::Inference(e.to_string())
+    }
+}
