@@ -149,6 +149,47 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
     })
 }
 
+/// Builds the unsigned record of one liveness decision, shaped like Verifik's liveness answer
+/// (`data.passed`, `data.min_score`, `data.liveness_score`) with the station's fields beside it.
+/// "Cannot judge" is `passed: false` for Verifik clients; `station.verdict` tells it apart.
+pub fn build_liveness_record(
+    outcome: &crate::engine::LivenessOutcome,
+    engine: &str,
+    client: &str,
+) -> Value {
+    let now = OffsetDateTime::now_utc();
+    let l = &outcome.liveness;
+    json!({
+        "id": short_id(),
+        "data": {
+            "__v": 0,
+            "_id": random_hex(12),
+            "type": "liveness",
+            "client": client,
+            "image": [format!("sha256:{}", outcome.image_sha256)],
+            "passed": l.passed() == Some(true),
+            "min_score": l.min_score,
+            "liveness_score": l.score,
+            "createdAt": iso_millis(now),
+            "updatedAt": iso_millis(now),
+        },
+        "signature": {
+            "message": "Certified by FaceStation",
+            "dateTime": verifik_date(now),
+        },
+        "station": {
+            "engine": engine,
+            "verdict": l.verdict,
+            "context": l.context,
+            "face": outcome.face,
+            "facesFound": outcome.faces_found,
+            "models": outcome.models,
+            "timingsMs": outcome.timings,
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@ use clap::Args;
 
 use super::{local_verifier, read_input, CliError, Common};
 use crate::api::{build_record, CompareRequest, RecordOptions, SearchMode, ValidRequest};
-use crate::engine::{CompareOutcome, Decision, PipelineConfig, Verifier};
+use crate::engine::{
+    CompareOutcome, Decision, EngineError, PipelineConfig, RemoteVerifier, Verifier,
+};
 use crate::record::{AuditLog, StationKey};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 
@@ -43,6 +45,10 @@ pub struct CompareArgs {
     /// Print the signed record as JSON (errors as Verifik-style JSON).
     #[arg(long)]
     pub json: bool,
+    /// Use a remote Verifik-compatible API at this base URL (e.g. https://api.verifik.co, or a
+    /// `facestation serve`) instead of the local engine; the token comes from VERIFIK_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
 }
 
 fn parse_mode(s: &str) -> Result<SearchMode, String> {
@@ -111,7 +117,10 @@ fn run_inner(common: &Common, args: CompareArgs) -> Result<ExitCode, CliError> {
     let request = build_request(&args)?;
     let key = open_key(common)?;
     let log = open_log(common)?;
-    let mut verifier = local_verifier(common, PipelineConfig::default())?;
+    let mut verifier: Box<dyn Verifier> = match &args.remote {
+        Some(url) => Box::new(RemoteVerifier::from_env(url).map_err(EngineError::from)?),
+        None => Box::new(local_verifier(common, PipelineConfig::default())?),
+    };
     let outcome = verifier.compare(&request)?;
     let record = build_record(
         &outcome,

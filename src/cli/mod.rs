@@ -4,6 +4,7 @@ pub mod compare;
 pub mod eval;
 pub mod liveness;
 pub mod record;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ pub enum CliError {
     Record(#[from] RecordError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
     #[error("{0}")]
     Other(String),
 }
@@ -55,7 +58,7 @@ impl CliError {
             CliError::Engine(EngineError::NoFace(_))
             | CliError::Engine(EngineError::SeveralFaces { .. }) => 3,
             CliError::Runtime(_) | CliError::Engine(EngineError::Runtime(_)) => 4,
-            CliError::Engine(EngineError::Remote(_)) => 6,
+            CliError::Engine(EngineError::Remote(r)) => r.exit_code(),
             _ => 5,
         })
     }

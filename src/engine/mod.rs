@@ -2,6 +2,7 @@
 //! Runtime, and the types of what a comparison produces.
 
 pub mod local;
+pub mod remote;
 pub mod score;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use crate::vision::liveness::LivenessResult;
 use crate::vision::{DecodeError, Face, VisionError};
 
 pub use local::{FacePolicy, LocalVerifier, Pipeline, PipelineConfig};
+pub use remote::{BearerToken, RemoteConfig, RemoteError, RemoteVerifier};
 
 /// Which image of a request a problem is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +52,7 @@ pub enum EngineError {
     Api(#[from] ApiError),
     /// A remote engine's failure (network, HTTP status, malformed answer), already worded for an operator.
     #[error("remote engine: {0}")]
-    Remote(String),
+    Remote(#[from] remote::RemoteError),
 }
 
 /// Per-stage wall times of one comparison, in milliseconds.
