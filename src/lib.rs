@@ -7,4 +7,5 @@ pub mod engine;
 pub mod eval;
 pub mod record;
 pub mod runtime;
+pub mod server;
 pub mod vision;

@@ -35,6 +35,8 @@ enum Command {
     Liveness(cli::liveness::LivenessArgs),
     /// Accuracy and timings on a pairs CSV (a,b,same,source).
     Eval(cli::eval::EvalArgs),
+    /// Verifik-compatible HTTP API on the local engine (POST /v2/face-recognition/compare, ...).
+    Serve(cli::serve::ServeArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(a)) => cli::compare::run(&common, a),
         Some(Command::Liveness(a)) => cli::liveness::run(&common, a),
         Some(Command::Eval(a)) => cli::eval::run(&common, a),
+        Some(Command::Serve(a)) => cli::serve::run(&common, a),
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),
