@@ -20,7 +20,7 @@ bash "$shared/peer/setup.sh" "$venv" >&2
 
 # The same images for both: the first $pairs LFW pairs of pairs.csv.
 head -1 "$shared/data/pairs.csv" > "$out/lfw_subset.csv"
-grep ',lfw_fold' "$shared/data/pairs.csv" | head -n "$pairs" >> "$out/lfw_subset.csv"
+awk -F, -v n="$pairs" 'NR > 1 && $4 ~ /^lfw_fold/ && c++ < n' "$shared/data/pairs.csv" >> "$out/lfw_subset.csv"
 
 echo "== peer: face_recognition (dlib HOG + ResNet), $pairs LFW pairs" >&2
 "$venv/bin/python" "$shared/peer/face_recognition_peer.py" --pairs "$out/lfw_subset.csv" --root "$shared/data" | tee "$out/peer.json"
@@ -28,7 +28,7 @@ echo "== station: FAST, same pairs" >&2
 "$bin" --models "$shared/models" eval --pairs "$out/lfw_subset.csv" --root "$shared/data" --json > "$out/station.json"
 
 probe="$shared/data/liveness/live/apfol_video__unspecified__real2_frame0135.png"
-gallery="$shared/data/liveness/live/apfol_video__unspecified__real2_frame0165.png"
+gallery="$shared/data/liveness/live/apfol_video__unspecified__real2_frame0000.png"
 echo "== warm compare: 640x480 webcam probe + 1 gallery image + liveness" >&2
 "$bin" --models "$shared/models" bench --probe "$probe" --gallery "$gallery" --runs 100 > "$out/warm.json"
 "$bin" --models "$shared/models" bench --probe "$probe" --gallery "$gallery" --runs 50 --search-mode accurate > "$out/warm_accurate.json"

@@ -39,15 +39,21 @@ pub fn run(common: &Common, args: BenchArgs) -> Result<ExitCode, CliError> {
     };
     let mut verifier = local_verifier(common, config)?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
-    let gallery = args.gallery.iter().map(|g| read_input(g)).collect::<Result<Vec<_>, _>>()?;
-    let mut request = ValidRequest::from_bytes(read_input(&args.probe)?, gallery, args.search_mode)?;
+    let gallery = args
+        .gallery
+        .iter()
+        .map(|g| read_input(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut request =
+        ValidRequest::from_bytes(read_input(&args.probe)?, gallery, args.search_mode)?;
     if !args.no_liveness {
         request.liveness_min_score = Some(DEFAULT_LIVENESS_MIN_SCORE);
     }
     // One untimed run: first-call allocations in ONNX Runtime are not what an operator waits for.
     verifier.compare(&request)?;
     let (mut total, mut wall) = (Vec::new(), Vec::new());
-    let (mut decode, mut detect, mut embed, mut live) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut decode, mut detect, mut embed, mut live) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.runs.max(1) {
         let t = Instant::now();
         let o = verifier.compare(&request)?;
@@ -72,6 +78,9 @@ pub fn run(common: &Common, args: BenchArgs) -> Result<ExitCode, CliError> {
             "liveness": TimingStats::from_millis(&live),
         },
     });
-    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?
+    );
     Ok(ExitCode::SUCCESS)
 }
