@@ -48,6 +48,10 @@ impl Served {
 }
 
 fn serve(workers: usize, queue: usize) -> Served {
+    serve_with(workers, queue, server::DEFAULT_BODY_LIMIT)
+}
+
+fn serve_with(workers: usize, queue: usize, body_limit: usize) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(AuditLog::open(&dir.path().join("server-audit.jsonl")).expect("log"));
     let key =
@@ -57,6 +61,7 @@ fn serve(workers: usize, queue: usize) -> Served {
     config.token = Some(BearerToken::new(TOKEN).expect("token"));
     config.workers = workers;
     config.queue = queue;
+    config.body_limit = body_limit;
     let server = server::start(config).expect("serve starts");
     let url = server.base_url();
     Served {
@@ -558,18 +563,122 @@ fn base64_of(path: &str) -> String {
 
 /// One POST without retries: (status, body).
 fn raw_post(url: &str, body: &str) -> (u16, String) {
+    post_to(
+        &format!("{url}/v2/face-recognition/compare"),
+        Some(TOKEN),
+        "application/json",
+        body,
+    )
+}
+
+fn post_to(url: &str, token: Option<&str>, content_type: &str, body: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let mut r = agent
-        .post(format!("{url}/v2/face-recognition/compare"))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .content_type("application/json")
-        .send(body)
-        .expect("an answer");
+    let mut request = agent.post(url).content_type(content_type);
+    if let Some(t) = token {
+        request = request.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut r = request.send(body).expect("an answer");
     let status = r.status().as_u16();
     (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[test]
+fn serve_refuses_bad_requests_in_verifik_style() {
+    let mut served = serve_with(1, 4, 1024 * 1024);
+    let compare = format!("{}/v2/face-recognition/compare", served.url);
+    let small = serde_json::json!({"probe": base64_of(OBAMA), "gallery": [base64_of(OBAMA2)]});
+    assert!(small.to_string().len() < 1024 * 1024, "test photos grew");
+    // A 64x64 grey PNG: a valid image without a face.
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(64, 64, image::Luma([128u8])))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let faceless = {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(&png);
+        serde_json::json!({"probe": b, "gallery": [base64_of(OBAMA2)]}).to_string()
+    };
+    let big = serde_json::json!({"probe": "A".repeat(1200 * 1024), "gallery": ["A"]}).to_string();
+    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str)> = vec![
+        (
+            &compare,
+            None,
+            "application/json",
+            small.to_string(),
+            401,
+            "missing_token",
+        ),
+        (
+            &compare,
+            Some("nope"),
+            "application/json",
+            small.to_string(),
+            401,
+            "invalid_token",
+        ),
+        (
+            &compare,
+            Some(TOKEN),
+            "text/plain",
+            small.to_string(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            &compare,
+            Some(TOKEN),
+            "application/json",
+            "{not json".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            &compare,
+            Some(TOKEN),
+            "application/json",
+            r#"{"probe": "abc", "gallery": ["abc"]}"#.into(),
+            412,
+            "only_images_in_base64",
+        ),
+        (
+            &compare,
+            Some(TOKEN),
+            "application/json",
+            big,
+            413,
+            "request_too_large",
+        ),
+        (
+            &compare,
+            Some(TOKEN),
+            "application/json",
+            faceless,
+            422,
+            "no_face",
+        ),
+    ];
+    for (url, token, content_type, body, status, code) in cases {
+        let (got, text) = post_to(url, token, content_type, &body);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON error body");
+        assert_eq!((got, v["code"].as_str()), (status, Some(code)), "{text}");
+        assert_eq!(v["status"], status);
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    let live = format!("{}/v2/face-recognition/compare-live", served.url);
+    let (got, text) = post_to(&live, Some(TOKEN), "application/json", &small.to_string());
+    assert_eq!(got, 400, "compare-live needs liveness_min_score: {text}");
+    let (got, _) = post_to(
+        &format!("{}/v2/nothing", served.url),
+        Some(TOKEN),
+        "application/json",
+        "{}",
+    );
+    assert_eq!(got, 404);
+    served.shutdown();
+    assert_eq!(lines(&served.log_path()), 0, "no decision was made");
 }
 
 #[test]
