@@ -602,25 +602,13 @@ fn serve_refuses_bad_requests_in_verifik_style() {
         serde_json::json!({"probe": b, "gallery": [base64_of(OBAMA2)]}).to_string()
     };
     let big = serde_json::json!({"probe": "A".repeat(1200 * 1024), "gallery": ["A"]}).to_string();
-    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str)> = vec![
+    // (token, content type, body, expected status, expected code)
+    type Case<'a> = (Option<&'a str>, &'a str, String, u16, &'a str);
+    let json = "application/json";
+    let cases: Vec<Case> = vec![
+        (None, json, small.to_string(), 401, "missing_token"),
+        (Some("nope"), json, small.to_string(), 401, "invalid_token"),
         (
-            &compare,
-            None,
-            "application/json",
-            small.to_string(),
-            401,
-            "missing_token",
-        ),
-        (
-            &compare,
-            Some("nope"),
-            "application/json",
-            small.to_string(),
-            401,
-            "invalid_token",
-        ),
-        (
-            &compare,
             Some(TOKEN),
             "text/plain",
             small.to_string(),
@@ -628,40 +616,24 @@ fn serve_refuses_bad_requests_in_verifik_style() {
             "unsupported_media_type",
         ),
         (
-            &compare,
             Some(TOKEN),
-            "application/json",
+            json,
             "{not json".into(),
             400,
             "invalid_request",
         ),
         (
-            &compare,
             Some(TOKEN),
-            "application/json",
+            json,
             r#"{"probe": "abc", "gallery": ["abc"]}"#.into(),
             412,
             "only_images_in_base64",
         ),
-        (
-            &compare,
-            Some(TOKEN),
-            "application/json",
-            big,
-            413,
-            "request_too_large",
-        ),
-        (
-            &compare,
-            Some(TOKEN),
-            "application/json",
-            faceless,
-            422,
-            "no_face",
-        ),
+        (Some(TOKEN), json, big, 413, "request_too_large"),
+        (Some(TOKEN), json, faceless, 422, "no_face"),
     ];
-    for (url, token, content_type, body, status, code) in cases {
-        let (got, text) = post_to(url, token, content_type, &body);
+    for (token, content_type, body, status, code) in cases {
+        let (got, text) = post_to(&compare, token, content_type, &body);
         let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON error body");
         assert_eq!((got, v["code"].as_str()), (status, Some(code)), "{text}");
         assert_eq!(v["status"], status);
