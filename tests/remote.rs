@@ -15,7 +15,8 @@ use facestation::api::{build_record, RecordOptions, SearchMode, ValidRequest};
 use facestation::engine::remote::parse_compare_response;
 use facestation::engine::PipelineConfig;
 use facestation::engine::{
-    BearerToken, Decision, RemoteConfig, RemoteError, RemoteVerifier, Verifier,
+    BearerToken, CompareOutcome, Decision, EngineError, LivenessOutcome, LocalVerifier,
+    RemoteConfig, RemoteError, RemoteVerifier, Verifier,
 };
 use facestation::record::{verify_log, AuditLog, StationKey};
 use facestation::server::{self, RunningServer, ServeConfig};
@@ -48,10 +49,11 @@ impl Served {
 }
 
 fn serve(workers: usize, queue: usize) -> Served {
-    serve_with(workers, queue, server::DEFAULT_BODY_LIMIT)
+    serve_with(workers, queue, |_| {})
 }
 
-fn serve_with(workers: usize, queue: usize, body_limit: usize) -> Served {
+/// Starts `serve` after `adjust` has changed its configuration.
+fn serve_with(workers: usize, queue: usize, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(AuditLog::open(&dir.path().join("server-audit.jsonl")).expect("log"));
     let key =
@@ -61,13 +63,29 @@ fn serve_with(workers: usize, queue: usize, body_limit: usize) -> Served {
     config.token = Some(BearerToken::new(TOKEN).expect("token"));
     config.workers = workers;
     config.queue = queue;
-    config.body_limit = body_limit;
+    adjust(&mut config);
     let server = server::start(config).expect("serve starts");
     let url = server.base_url();
     Served {
         server: Some(server),
         dir,
         url,
+    }
+}
+
+/// The local engine, half a second slower: makes "busy" and "in flight" certain in tests.
+struct Slow(LocalVerifier);
+
+impl Verifier for Slow {
+    fn compare(&mut self, r: &ValidRequest) -> Result<CompareOutcome, EngineError> {
+        std::thread::sleep(Duration::from_millis(500));
+        self.0.compare(r)
+    }
+    fn liveness(&mut self, image: &[u8], min: f64) -> Result<LivenessOutcome, EngineError> {
+        self.0.liveness(image, min)
+    }
+    fn name(&self) -> String {
+        "local".into()
     }
 }
 
@@ -514,8 +532,15 @@ fn load_8_clients_200_requests_one_record_each_and_no_token_anywhere() {
 
 #[test]
 fn a_full_server_answers_503_and_shutdown_finishes_requests_in_flight() {
-    // One worker and no queue: a second concurrent request cannot wait.
-    let mut served = serve(1, 0);
+    // One slow worker and no queue: a second concurrent request cannot wait.
+    let mut served = serve_with(1, 0, |c| {
+        let models = common::models();
+        c.factory = Arc::new(move |_| {
+            LocalVerifier::load(&models, PipelineConfig::default())
+                .map(|v| Box::new(Slow(v)) as Box<dyn Verifier>)
+                .map_err(|e| e.to_string())
+        });
+    });
     let body = serde_json::json!({
         "probe": base64_of(OBAMA), "gallery": [base64_of(OBAMA2)], "search_mode": "FAST"
     })
@@ -532,23 +557,25 @@ fn a_full_server_answers_503_and_shutdown_finishes_requests_in_flight() {
     let busy: Vec<_> = statuses.iter().filter(|(s, _)| *s == 503).collect();
     let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
     assert!(ok >= 1 && !busy.is_empty(), "{statuses:?}");
+    assert_eq!(ok + busy.len(), 4, "{statuses:?}");
     assert!(busy[0].1.contains("server_busy"), "{}", busy[0].1);
     assert_eq!(lines(&served.log_path()), ok);
 
     // Shutdown while a request is being worked on: it still gets its answer and its record.
-    // (A big ACCURATE gallery keeps the worker busy for a while.)
-    let slow = serde_json::json!({
-        "probe": base64_of(OBAMA),
-        "gallery": [base64_of(OBAMA2), base64_of(BIDEN), base64_of(JOLIE10), base64_of(MUSK18)],
-        "search_mode": "ACCURATE"
-    })
-    .to_string();
     let url = served.url.clone();
-    let in_flight = std::thread::spawn(move || raw_post(&url, &slow));
-    std::thread::sleep(Duration::from_millis(150));
+    let in_flight = std::thread::spawn(move || {
+        let answer = raw_post(&url, &body);
+        (answer, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let shutdown_began = Instant::now();
     served.shutdown();
-    let (status, _) = in_flight.join().expect("thread");
+    let ((status, _), answered_at) = in_flight.join().expect("thread");
     assert_eq!(status, 200);
+    assert!(
+        answered_at > shutdown_began,
+        "the request was not in flight"
+    );
     assert_eq!(lines(&served.log_path()), ok + 1);
     assert_eq!(
         verify_log(&served.log_path()).expect("chain").records,
@@ -587,7 +614,7 @@ fn post_to(url: &str, token: Option<&str>, content_type: &str, body: &str) -> (u
 
 #[test]
 fn serve_refuses_bad_requests_in_verifik_style() {
-    let mut served = serve_with(1, 4, 1024 * 1024);
+    let mut served = serve_with(1, 4, |c| c.body_limit = 1024 * 1024);
     let compare = format!("{}/v2/face-recognition/compare", served.url);
     let small = serde_json::json!({"probe": base64_of(OBAMA), "gallery": [base64_of(OBAMA2)]});
     assert!(small.to_string().len() < 1024 * 1024, "test photos grew");
