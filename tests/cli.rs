@@ -305,3 +305,21 @@ fn eval_reports_kfold_and_writes_one_score_line_per_pair() {
     assert_eq!(lines.lines().count(), 41);
     assert!(lines.starts_with("a,b,same,source,score,distance,faces_a,faces_b"));
 }
+
+#[test]
+fn liveness_is_a_signed_decision_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spoof = "liveness/spoof/minivision__F1__image_F1.jpg";
+    let out = station(dir.path(), &["liveness", &path(spoof), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a printed photo does not pass");
+    let r = json(&out);
+    assert_eq!(r["data"]["type"], "liveness");
+    assert_eq!(r["data"]["passed"], false);
+    assert!(r["data"]["liveness_score"].as_f64().expect("score") < 0.6);
+    facestation::record::verify_record(&r).expect("verifies");
+    let log = dir.path().join("audit.jsonl");
+    assert_eq!(
+        facestation::record::verify_log(&log).expect("log").records,
+        1
+    );
+}

@@ -211,6 +211,13 @@ fn token_problems_bad_images_and_refused_connections_have_their_errors() {
         .liveness_remote(&common::read(OBAMA), 0.6)
         .expect("liveness");
     assert!(l.liveness.score > 0.0);
+    let local = common::verifier()
+        .liveness(&common::read(OBAMA), 0.6)
+        .expect("local liveness");
+    assert_eq!(
+        l.liveness, local.liveness,
+        "the server's verdict, as the local engine's"
+    );
     assert!(l.face.bbox.width > 10.0, "the server reports the face box");
     assert_eq!(lines(&served.log_path()), 1);
     served.shutdown();
@@ -277,8 +284,9 @@ fn fake_server(answers: Vec<String>) -> (String, Arc<AtomicUsize>) {
                     let _ = stream.set_nonblocking(false);
                     let Some(answer) = answers.next() else { return };
                     read_request(&mut stream);
-                    let _ = stream.write_all(answer.as_bytes());
+                    // Counted before answering: the client may check as soon as it has the answer.
                     count.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.write_all(answer.as_bytes());
                     if answers.len() == 0 {
                         return;
                     }

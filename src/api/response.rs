@@ -6,7 +6,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::engine::{CompareOutcome, Decision};
+use crate::engine::{CompareOutcome, Decision, LivenessOutcome};
 
 /// How a record is built.
 #[derive(Debug, Clone, Default)]
@@ -149,14 +149,9 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
     })
 }
 
-/// Builds the unsigned record of one liveness decision, shaped like Verifik's liveness answer
-/// (`data.passed`, `data.min_score`, `data.liveness_score`) with the station's fields beside it.
-/// "Cannot judge" is `passed: false` for Verifik clients; `station.verdict` tells it apart.
-pub fn build_liveness_record(
-    outcome: &crate::engine::LivenessOutcome,
-    engine: &str,
-    client: &str,
-) -> Value {
+/// Builds the unsigned record of a liveness-only decision, in the shape of Verifik's `liveness`
+/// answer (`data.passed`, `data.min_score`, `data.liveness_score`) with the station's fields beside.
+pub fn build_liveness_record(outcome: &LivenessOutcome, client: &str) -> Value {
     let now = OffsetDateTime::now_utc();
     let l = &outcome.liveness;
     json!({
@@ -165,11 +160,12 @@ pub fn build_liveness_record(
             "__v": 0,
             "_id": random_hex(12),
             "type": "liveness",
-            "client": client,
             "image": [format!("sha256:{}", outcome.image_sha256)],
-            "passed": l.passed() == Some(true),
+            "client": client,
+            "passed": l.passed(),
             "min_score": l.min_score,
             "liveness_score": l.score,
+            "deleted": false,
             "createdAt": iso_millis(now),
             "updatedAt": iso_millis(now),
         },
@@ -178,9 +174,8 @@ pub fn build_liveness_record(
             "dateTime": verifik_date(now),
         },
         "station": {
-            "engine": engine,
-            "verdict": l.verdict,
-            "context": l.context,
+            "engine": "local",
+            "liveness": l,
             "face": outcome.face,
             "facesFound": outcome.faces_found,
             "models": outcome.models,

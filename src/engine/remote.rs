@@ -667,12 +667,21 @@ fn parse_liveness_value(
         .get("data")
         .filter(|d| d.is_object())
         .ok_or_else(|| malformed("no `data` object"))?;
-    // Either `data` itself ({passed, min_score, liveness_score}) or `data.liveness`.
-    let block = data
-        .get("liveness")
-        .filter(|l| l.is_object())
-        .unwrap_or(data);
-    let liveness = parse_liveness_block(block, Some(min_score))?;
+    // A FaceStation server gives its full verdict (including "cannot judge") in
+    // `station.liveness`; Verifik gives `data` ({passed, min_score, liveness_score}) or `data.liveness`.
+    let station = value
+        .pointer("/station/liveness")
+        .and_then(|l| serde_json::from_value::<LivenessResult>(l.clone()).ok());
+    let liveness = match station {
+        Some(l) => l,
+        None => {
+            let block = data
+                .get("liveness")
+                .filter(|l| l.is_object())
+                .unwrap_or(data);
+            parse_liveness_block(block, Some(min_score))?
+        }
+    };
     // A FaceStation server reports the face box in `station.face`; Verifik does not: a zero box
     // with score 0 then means "not reported".
     let face = value

@@ -231,7 +231,7 @@ fn run(verifier: &mut dyn Verifier, task: Task, ledger: &Ledger) -> Reply {
             let outcome = verifier
                 .liveness(&image, min_score)
                 .map_err(|e| ApiError::from_engine(&e))?;
-            build_liveness_record(&outcome, &verifier.name(), &ledger.key.key_id())
+            build_liveness_record(&outcome, &ledger.key.key_id())
         }
     };
     // No answer without a durable record: a log failure is the server's error, not a decision.
