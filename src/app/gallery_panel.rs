@@ -88,7 +88,7 @@ pub fn badge(ui: &mut egui::Ui, b: Badge) {
 pub fn drop_overlay(ctx: &egui::Context) {
     let painter = ctx.layer_painter(egui::LayerId::new(
         egui::Order::Foreground,
-        egui::Id::new("drop"),
+        egui::Id::unique("drop"),
     ));
     let rect = ctx.content_rect();
     painter.rect_filled(rect, 0.0, Color32::from_black_alpha(160));

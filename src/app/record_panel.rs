@@ -22,9 +22,9 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
         Some(r) => {
             ui.horizontal(|ui| {
                 match &r.signature {
-                    Ok(()) => ui.label(RichText::new("✔ signature valid").color(GREEN).strong()),
+                    Ok(()) => ui.label(RichText::new("signature valid").color(GREEN).strong()),
                     Err(e) => ui
-                        .label(RichText::new("✘ signature invalid").color(RED).strong())
+                        .label(RichText::new("signature INVALID").color(RED).strong())
                         .on_hover_text(e),
                 };
                 if r.from_log {
