@@ -20,7 +20,11 @@ fn shared() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
-fn step_until(h: &mut Harness<'static, StationApp>, timeout: Duration, cond: impl Fn(&StationApp) -> bool) -> bool {
+fn step_until(
+    h: &mut Harness<'static, StationApp>,
+    timeout: Duration,
+    cond: impl Fn(&StationApp) -> bool,
+) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
         h.step();
@@ -47,14 +51,18 @@ fn main() {
     std::fs::create_dir_all(&frames).expect("mkdir");
     // Only 640x480 apfol_video frames (the folder also holds crops of other sizes).
     let mut n = 0;
-    for e in std::fs::read_dir(&frames_src).expect("frames dir").flatten() {
+    for e in std::fs::read_dir(&frames_src)
+        .expect("frames dir")
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with("apfol_video") || frames_src.to_string_lossy().contains("frames") {
             std::fs::copy(e.path(), frames.join(&name)).expect("copy");
             n += 1;
         }
     }
-    let gallery_img = shared().join("data/liveness/live/apfol_video__unspecified__real2_frame0135.png");
+    let gallery_img =
+        shared().join("data/liveness/live/apfol_video__unspecified__real2_frame0135.png");
     let options = StationOptions {
         worker: WorkerConfig {
             models: None,
@@ -70,9 +78,17 @@ fn main() {
     };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default()));
-    assert!(step_until(&mut h, Duration::from_secs(60), |a| a.is_ready()), "models did not load");
-    assert!(step_until(&mut h, Duration::from_secs(30), |a| a.gallery.iter().all(|g| g.analysis.is_some())));
+        .build_eframe(move |cc| {
+            StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default())
+        });
+    assert!(
+        step_until(&mut h, Duration::from_secs(60), |a| a.is_ready()),
+        "models did not load"
+    );
+    assert!(step_until(&mut h, Duration::from_secs(30), |a| a
+        .gallery
+        .iter()
+        .all(|g| g.analysis.is_some())));
     println!("frames: {n} images from the file camera at 60 fps (to find the ceiling)");
 
     // 1. Preview with detection overlay.
@@ -116,7 +132,12 @@ fn main() {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        if let Some(LastResult::Done { done, shown_after_ms, .. }) = &h.state().last {
+        if let Some(LastResult::Done {
+            done,
+            shown_after_ms,
+            ..
+        }) = &h.state().last
+        {
             if i >= 2 {
                 // warm
                 latency.push(*shown_after_ms);

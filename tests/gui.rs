@@ -58,7 +58,11 @@ impl Env {
     }
 }
 
-fn harness(options: StationOptions, settings: Settings, render: bool) -> Harness<'static, StationApp> {
+fn harness(
+    options: StationOptions,
+    settings: Settings,
+    render: bool,
+) -> Harness<'static, StationApp> {
     let mut b = Harness::builder().with_size(egui::vec2(1280.0, 800.0));
     if render {
         b = b.wgpu();
@@ -146,14 +150,24 @@ fn captured_probe_matches_gallery_image_and_record_verifies() {
     });
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(&mut h, "probe analysis", Duration::from_secs(20), probe_done);
+    wait_until(
+        &mut h,
+        "probe analysis",
+        Duration::from_secs(20),
+        probe_done,
+    );
     h.get_by_label_contains("Probe captured");
     h.get_by_role_and_label(egui::accesskit::Role::Button, "Retake");
 
     // A gallery image dropped on the window: a later frame of the same person.
     drop_file(&mut h, &common::data(&format!("{APFOL}0135.png")));
     h.step();
-    wait_until(&mut h, "gallery analysis", Duration::from_secs(20), gallery_done);
+    wait_until(
+        &mut h,
+        "gallery analysis",
+        Duration::from_secs(20),
+        gallery_done,
+    );
     assert_eq!(h.state().gallery[0].badge(), Some(Badge::Ok));
     assert!(h.query_all_by_label("ok").count() >= 1);
 
@@ -201,7 +215,11 @@ fn huge_png_header(w: u32, h: u32) -> Vec<u8> {
         for b in bytes {
             c ^= u32::from(*b);
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
         }
         !c
@@ -227,9 +245,11 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     let jpeg = common::read("faces/face_recognition/joe_biden/examples__biden.jpg");
     std::fs::write(bad.join("truncated.jpg"), &jpeg[..jpeg.len().min(1500)]).expect("write");
     std::fs::write(bad.join("huge.png"), huge_png_header(60_000, 60_000)).expect("write");
-    image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
-        .save(bad.join("no_face.png"))
-        .expect("save");
+    image::RgbImage::from_fn(320, 240, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(bad.join("no_face.png"))
+    .expect("save");
     let gallery = vec![
         bad.join("notes.txt"),
         bad.join("truncated.jpg"),
@@ -240,7 +260,12 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     ];
     let mut h = harness(env.options(gallery), Settings::default(), false);
     ready(&mut h);
-    wait_until(&mut h, "gallery analysis", Duration::from_secs(30), gallery_done);
+    wait_until(
+        &mut h,
+        "gallery analysis",
+        Duration::from_secs(30),
+        gallery_done,
+    );
     let badges: Vec<Option<Badge>> = h.state().gallery.iter().map(|g| g.badge()).collect();
     assert_eq!(
         badges,
@@ -262,7 +287,12 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     h.state_mut()
         .push(facestation::app::Command::AddProbeFile(probe));
     h.step();
-    wait_until(&mut h, "probe analysis", Duration::from_secs(20), probe_done);
+    wait_until(
+        &mut h,
+        "probe analysis",
+        Duration::from_secs(20),
+        probe_done,
+    );
     h.key_press(egui::Key::Enter);
     h.step();
     wait_until(&mut h, "compare", Duration::from_secs(30), compare_done);
@@ -315,10 +345,20 @@ fn ui_keeps_drawing_while_a_compare_runs() {
     };
     let mut h = harness(env.options(gallery), settings, false);
     ready(&mut h);
-    wait_until(&mut h, "gallery analysis", Duration::from_secs(30), gallery_done);
+    wait_until(
+        &mut h,
+        "gallery analysis",
+        Duration::from_secs(30),
+        gallery_done,
+    );
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(&mut h, "probe analysis", Duration::from_secs(20), probe_done);
+    wait_until(
+        &mut h,
+        "probe analysis",
+        Duration::from_secs(20),
+        probe_done,
+    );
 
     let frames_before = h.state().preview.frames_shown;
     click_compare(&mut h);
@@ -331,7 +371,10 @@ fn ui_keeps_drawing_while_a_compare_runs() {
         if compare_done(h.state()) {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "compare never ended");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "compare never ended"
+        );
         // About 60 UI frames a second.
         std::thread::sleep(Duration::from_millis(16));
     }
@@ -401,11 +444,21 @@ fn snapshots_of_main_states() {
 
     drop_file(&mut h, &common::data(&format!("{APFOL}0135.png")));
     h.step();
-    wait_until(&mut h, "gallery analysis", Duration::from_secs(30), gallery_done);
+    wait_until(
+        &mut h,
+        "gallery analysis",
+        Duration::from_secs(30),
+        gallery_done,
+    );
 
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(&mut h, "probe analysis", Duration::from_secs(20), probe_done);
+    wait_until(
+        &mut h,
+        "probe analysis",
+        Duration::from_secs(20),
+        probe_done,
+    );
     h.step();
     h.snapshot_options("station_probe_captured", &opts);
 

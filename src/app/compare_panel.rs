@@ -92,9 +92,7 @@ fn result(app: &mut StationApp, ui: &mut egui::Ui) {
     match last {
         LastResult::Failed(msg, kind) => match kind {
             Some(EngineErrorKind::ProbeNoFace) => verdict(ui, "NO FACE", AMBER, msg),
-            Some(EngineErrorKind::ProbeSeveralFaces) => {
-                verdict(ui, "SEVERAL FACES", AMBER, msg)
-            }
+            Some(EngineErrorKind::ProbeSeveralFaces) => verdict(ui, "SEVERAL FACES", AMBER, msg),
             _ => verdict(ui, "ERROR", RED, msg),
         },
         LastResult::Done {
@@ -179,7 +177,10 @@ fn score_bar(ui: &mut egui::Ui, name: &str, score: Option<f64>, threshold: f64) 
         }
         let x = rect.min.x + rect.width() * threshold.clamp(0.0, 1.0) as f32;
         p.line_segment(
-            [egui::pos2(x, rect.min.y - 2.0), egui::pos2(x, rect.max.y + 2.0)],
+            [
+                egui::pos2(x, rect.min.y - 2.0),
+                egui::pos2(x, rect.max.y + 2.0),
+            ],
             Stroke::new(2.0, ui.visuals().strong_text_color()),
         );
         match score {

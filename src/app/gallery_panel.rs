@@ -25,7 +25,9 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
         }
     });
     if app.gallery.is_empty() {
-        ui.label("No gallery images: add ID or enrolment photos (Ctrl+O, drag and drop, or --gallery).");
+        ui.label(
+            "No gallery images: add ID or enrolment photos (Ctrl+O, drag and drop, or --gallery).",
+        );
         return;
     }
     let mut remove = None;

@@ -425,13 +425,12 @@ impl StationApp {
             && self.is_ready()
             && !self.preview.detect_in_flight
             && !self.compare_running()
-        {
-            if self.worker.send(Job::Detect {
+            && self.worker.send(Job::Detect {
                 seq: frame.seq,
                 image: frame.image.clone(),
-            }) {
-                self.preview.detect_in_flight = true;
-            }
+            })
+        {
+            self.preview.detect_in_flight = true;
         }
     }
 

@@ -56,7 +56,10 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
             // The camera keeps running behind a frozen probe.
             let size = Vec2::new(app.preview.size[0] as f32, app.preview.size[1] as f32);
             ui.horizontal(|ui| {
-                ui.add(egui::Image::new((tex.id(), size * (120.0 / size.x.max(1.0)))));
+                ui.add(egui::Image::new((
+                    tex.id(),
+                    size * (120.0 / size.x.max(1.0)),
+                )));
                 ui.weak("live");
             });
         }

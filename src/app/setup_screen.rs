@@ -8,7 +8,11 @@ use super::worker::SetupProblem;
 pub fn show(ui: &mut egui::Ui, problem: &SetupProblem) {
     ui.vertical_centered(|ui| {
         ui.add_space(60.0);
-        ui.label(RichText::new("FaceStation cannot start").size(28.0).strong());
+        ui.label(
+            RichText::new("FaceStation cannot start")
+                .size(28.0)
+                .strong(),
+        );
         ui.add_space(12.0);
         ui.label(RichText::new(&problem.what).size(20.0).color(RED));
         ui.add_space(12.0);

@@ -41,7 +41,10 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
                             ui.label(format!("log {}", p.display()));
                         }
                         (None, Some(e)) => {
-                            ui.colored_label(super::compare_panel::RED, format!("records off: {e}"));
+                            ui.colored_label(
+                                super::compare_panel::RED,
+                                format!("records off: {e}"),
+                            );
                         }
                         _ => {}
                     }

@@ -294,8 +294,7 @@ fn run(config: WorkerConfig, jobs: Receiver<Job>, events: Sender<Event>, wake: i
                 redact,
             } => Event::Analysed {
                 target,
-                result: analyse(&mut verifier.pipeline, input, display_side, redact)
-                    .map(Box::new),
+                result: analyse(&mut verifier.pipeline, input, display_side, redact).map(Box::new),
             },
             Job::Compare(job) => Event::Compared(compare(&mut verifier, *job, recorder.as_ref())),
             Job::RefreshRecent => Event::Recent(recent(recorder.as_ref())),
@@ -342,9 +341,7 @@ fn counted_faces(faces: &[Face]) -> Vec<Face> {
     };
     faces
         .iter()
-        .filter(|f| {
-            f.bbox.width >= largest * crate::engine::local::SEVERAL_FACES_MIN_RELATIVE_SIZE
-        })
+        .filter(|f| f.bbox.width >= largest * crate::engine::local::SEVERAL_FACES_MIN_RELATIVE_SIZE)
         .copied()
         .collect()
 }
@@ -358,13 +355,12 @@ fn analyse(
     let t = Instant::now();
     let image = match input {
         Input::Frame(img) => img,
-        Input::Bytes(bytes) => Arc::new(
-            p.decode(&bytes, ImageRole::Probe)
-                .map_err(|e| match e {
-                    EngineError::Decode { source, .. } => source.to_string(),
-                    other => other.to_string(),
-                })?,
-        ),
+        Input::Bytes(bytes) => {
+            Arc::new(p.decode(&bytes, ImageRole::Probe).map_err(|e| match e {
+                EngineError::Decode { source, .. } => source.to_string(),
+                other => other.to_string(),
+            })?)
+        }
     };
     let faces = p.detect(&image).map_err(|e| e.to_string())?;
     let counted = counted_faces(&faces);

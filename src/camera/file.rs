@@ -36,7 +36,10 @@ impl FileSource {
         let frames: Vec<RgbImage> = paths
             .iter()
             .filter_map(|p| {
-                let r = image::ImageReader::open(p).ok()?.with_guessed_format().ok()?;
+                let r = image::ImageReader::open(p)
+                    .ok()?
+                    .with_guessed_format()
+                    .ok()?;
                 let (w, h) = r.into_dimensions().ok()?;
                 if u64::from(w) * u64::from(h) > MAX_PIXELS {
                     return None;
@@ -47,7 +50,11 @@ impl FileSource {
         if frames.is_empty() {
             return Err(err("no readable images (png, jpg, webp, bmp)".into()));
         }
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { 30.0 };
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            30.0
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             frames,

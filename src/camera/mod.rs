@@ -159,7 +159,9 @@ impl CameraThread {
             })
             .ok();
         if handle.is_none() {
-            slot.set_state(CameraState::Failed("could not start the camera thread".into()));
+            slot.set_state(CameraState::Failed(
+                "could not start the camera thread".into(),
+            ));
         }
         Self { slot, stop, handle }
     }

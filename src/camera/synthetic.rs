@@ -34,7 +34,11 @@ impl SyntheticSource {
             if x >= x0 && x < x0 + side && y >= y0 && y < y0 + side {
                 Rgb([240, 200, 40])
             } else {
-                Rgb([(x * 255 / self.width) as u8, (y * 255 / self.height) as u8, 96])
+                Rgb([
+                    (x * 255 / self.width) as u8,
+                    (y * 255 / self.height) as u8,
+                    96,
+                ])
             }
         })
     }
