@@ -113,7 +113,7 @@ pub struct StationApp {
     commands: Vec<Command>,
     /// Time spent in `logic` + `ui` per frame (ms), newest last.
     pub frame_times: VecDeque<f64>,
-    frame_start: Option<Instant>,
+    logic_ms: f64,
 }
 
 /// What a file dialog (on its own thread) picked.
@@ -166,7 +166,7 @@ impl StationApp {
             message: None,
             commands: Vec::new(),
             frame_times: VecDeque::with_capacity(FRAME_TIMES),
-            frame_start: None,
+            logic_ms: 0.0,
             options,
         };
         app.start_camera();
@@ -740,15 +740,17 @@ impl GalleryItem {
 
 impl eframe::App for StationApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.frame_start = Some(Instant::now());
+        let start = Instant::now();
         self.drain_events(ctx);
         self.update_preview(ctx);
         self.handle_keys(ctx);
+        self.logic_ms = start.elapsed().as_secs_f64() * 1000.0;
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
-        let start = self.frame_start.take().unwrap_or_else(Instant::now);
+        // Timed apart from `logic`: eframe may present the previous frame in between.
+        let start = Instant::now();
         if let EngineState::Failed(problem) = &self.engine {
             let problem = problem.clone();
             egui::CentralPanel::default().show(ui, |ui| setup_screen::show(ui, &problem));
@@ -782,7 +784,7 @@ impl eframe::App for StationApp {
             self.frame_times.pop_front();
         }
         self.frame_times
-            .push_back(start.elapsed().as_secs_f64() * 1000.0);
+            .push_back(self.logic_ms + start.elapsed().as_secs_f64() * 1000.0);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
