@@ -387,7 +387,7 @@ fn ui_keeps_drawing_while_a_compare_runs() {
         steps.len(),
         steps[steps.len() - 1]
     );
-    assert!(steps.len() >= 5, "the compare was too quick to judge");
+    assert!(steps.len() >= 3, "the compare was too quick to judge");
     // Frames kept coming at a good part of the camera's 30 fps while the worker was busy.
     assert!(
         frames as f64 >= compare_s * 30.0 * 0.4,
