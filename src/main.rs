@@ -47,6 +47,8 @@ enum Command {
     Liveness(cli::liveness::LivenessArgs),
     /// Accuracy and timings on a pairs CSV (a,b,same,source).
     Eval(cli::eval::EvalArgs),
+    /// Warm compare latency per stage (a benchmark, not a test).
+    Bench(cli::bench::BenchArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -61,6 +63,12 @@ enum RecordCommand {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`facestation eval --json | head`) like other Unix tools,
+    // instead of panicking inside println!.
+    // SAFETY: called first thing, before any thread exists; SIG_DFL is always a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = Args::parse();
     let common = Common {
         models: args.models.clone(),
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(a)) => cli::compare::run(&common, a),
         Some(Command::Liveness(a)) => cli::liveness::run(&common, a),
         Some(Command::Eval(a)) => cli::eval::run(&common, a),
+        Some(Command::Bench(a)) => cli::bench::run(&common, a),
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),

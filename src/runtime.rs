@@ -131,8 +131,21 @@ impl VerifiedModels {
             .map_err(|e| fail(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| fail(e.to_string()))?;
+        // The session is built from the very bytes whose hash is checked here, so a file swapped
+        // after `verify` cannot slip in.
+        let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if !digest.eq_ignore_ascii_case(&entry.sha256) {
+            return Err(RuntimeError::ModelFiles {
+                dir: self.dir.clone(),
+                problems: format!(
+                    "{} has sha256 {digest}, expected {} (changed after it was verified)",
+                    entry.file, entry.sha256
+                ),
+            });
+        }
         builder
-            .commit_from_file(&path)
+            .commit_from_memory(&bytes)
             .map_err(|e| fail(e.to_string()))
     }
 }

@@ -6,7 +6,7 @@ pub mod response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-pub use response::{build_record, RecordOptions};
+pub use response::{build_liveness_record, build_record, RecordOptions};
 
 /// Most gallery images one request may carry.
 pub const MAX_GALLERY: usize = 10;

@@ -6,7 +6,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::engine::{CompareOutcome, Decision};
+use crate::engine::{CompareOutcome, Decision, LivenessOutcome};
 
 /// How a record is built.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +146,42 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
             "dateTime": verifik_date(now),
         },
         "station": station,
+    })
+}
+
+/// Builds the unsigned record of a liveness-only decision, in the shape of Verifik's `liveness`
+/// answer (`data.passed`, `data.min_score`, `data.liveness_score`) with the station's fields beside.
+pub fn build_liveness_record(outcome: &LivenessOutcome, client: &str) -> Value {
+    let now = OffsetDateTime::now_utc();
+    let l = &outcome.liveness;
+    json!({
+        "id": short_id(),
+        "data": {
+            "__v": 0,
+            "_id": random_hex(12),
+            "type": "liveness",
+            "image": [format!("sha256:{}", outcome.image_sha256)],
+            "client": client,
+            "passed": l.passed(),
+            "min_score": l.min_score,
+            "liveness_score": l.score,
+            "deleted": false,
+            "createdAt": iso_millis(now),
+            "updatedAt": iso_millis(now),
+        },
+        "signature": {
+            "message": "Certified by FaceStation",
+            "dateTime": verifik_date(now),
+        },
+        "station": {
+            "engine": "local",
+            "liveness": l,
+            "face": outcome.face,
+            "facesFound": outcome.faces_found,
+            "models": outcome.models,
+            "timingsMs": outcome.timings,
+            "version": env!("CARGO_PKG_VERSION"),
+        },
     })
 }
 

@@ -1,23 +1,20 @@
 //! `facestation eval`: runs the local pipeline over a pairs CSV and reports accuracy and timings.
-//!
-//! Each distinct image is processed once (decode, detect, the face nearest the centre, align,
-//! embed); pairs are then scored from the cached descriptors.
+//! The scoring itself is `eval::runner`; this file reads the CSV and prints the report.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::{local_verifier, CliError, Common};
 use crate::api::SearchMode;
-use crate::engine::score::{default_threshold, distance_to_score};
-use crate::engine::{FacePolicy, ImageRole, Pipeline, PipelineConfig};
+use crate::engine::score::default_threshold;
+use crate::engine::PipelineConfig;
+use crate::eval::runner::{run_pairs, PairDetail};
 use crate::eval::{read_pairs_csv, ScoredPair, Summary, SummaryOptions, TimingStats};
-use crate::vision::Descriptor;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -44,12 +41,6 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// What one image gave.
-struct ImageResult {
-    descriptor: Option<Descriptor>,
-    faces: usize,
 }
 
 #[derive(Serialize)]
@@ -93,87 +84,34 @@ pub fn run(common: &Common, args: EvalArgs) -> Result<ExitCode, CliError> {
     let mut verifier = local_verifier(common, config)?;
     let pipeline = &mut verifier.pipeline;
 
-    let mut images: BTreeMap<String, ImageResult> = BTreeMap::new();
-    for r in &rows {
-        images.entry(r.a.clone()).or_insert(ImageResult {
-            descriptor: None,
-            faces: 0,
-        });
-        images.entry(r.b.clone()).or_insert(ImageResult {
-            descriptor: None,
-            faces: 0,
-        });
-    }
-    let (mut t_decode, mut t_detect, mut t_embed, mut t_face) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut no_face, mut unreadable) = (Vec::new(), Vec::new());
-    let total = images.len();
-    for (i, (path, result)) in images.iter_mut().enumerate() {
-        if !args.json && i % 500 == 0 {
+    let json = args.json;
+    let run = run_pairs(pipeline, rows, &root, args.search_mode, |i, total| {
+        if !json && i % 500 == 0 {
             eprintln!("eval: image {i}/{total}");
         }
-        let bytes = match std::fs::read(root.join(path)) {
-            Ok(b) => b,
-            Err(_) => {
-                unreadable.push(path.clone());
-                continue;
-            }
-        };
-        match process(pipeline, &bytes, args.search_mode) {
-            Ok((desc, faces, times)) => {
-                result.descriptor = desc;
-                result.faces = faces;
-                if result.descriptor.is_none() {
-                    no_face.push(path.clone());
-                }
-                t_decode.push(times[0]);
-                t_detect.push(times[1]);
-                t_embed.push(times[2]);
-                t_face.push(times[1] + times[2]);
-            }
-            Err(_) => unreadable.push(path.clone()),
+    });
+    let total = run.images.len();
+    let mut no_face = Vec::new();
+    let mut unreadable = Vec::new();
+    let (mut t_decode, mut t_detect, mut t_embed, mut t_face) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (path, o) in &run.images {
+        if let Some(e) = &o.error {
+            unreadable.push(format!("{path}: {e}"));
+            continue;
         }
-    }
-
-    let mut scored = Vec::with_capacity(rows.len());
-    let mut csv = match &args.scores {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(CliError::io(format!("creating {}", p.display())))?;
-            let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "a,b,same,source,score,distance,faces_a,faces_b")
-                .map_err(CliError::io("writing scores"))?;
-            Some(w)
+        if o.descriptor.is_none() {
+            no_face.push(path.clone());
         }
-        None => None,
-    };
-    for r in rows {
-        let (a, b) = (&images[&r.a], &images[&r.b]);
-        let distance = match (&a.descriptor, &b.descriptor) {
-            (Some(x), Some(y)) => Some(f64::from(x.distance(y))),
-            _ => None,
-        };
-        let score = distance.map(distance_to_score);
-        if let Some(w) = csv.as_mut() {
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{}",
-                r.a,
-                r.b,
-                u8::from(r.same),
-                r.source,
-                score.map(|s| format!("{s:.6}")).unwrap_or_default(),
-                distance.map(|d| format!("{d:.6}")).unwrap_or_default(),
-                a.faces,
-                b.faces
-            )
-            .map_err(CliError::io("writing scores"))?;
-        }
-        scored.push(r.with_score(score));
+        t_decode.push(o.decode_ms);
+        t_detect.push(o.detect_ms);
+        t_embed.push(o.embed_ms);
+        t_face.push(o.detect_ms + o.embed_ms);
     }
-    if let Some(mut w) = csv {
-        w.flush().map_err(CliError::io("writing scores"))?;
+    if let Some(p) = &args.scores {
+        write_scores(p, &run.pairs)?;
     }
+    let scored = run.scored();
 
     let threshold = default_threshold(args.search_mode);
     let options = SummaryOptions {
@@ -213,30 +151,30 @@ pub fn run(common: &Common, args: EvalArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Decode, detect, choose the centre face, describe. Times: [decode, detect, align+embed] ms.
-fn process(
-    p: &mut Pipeline,
-    bytes: &[u8],
-    mode: SearchMode,
-) -> Result<(Option<Descriptor>, usize, [f64; 3]), CliError> {
-    let t = Instant::now();
-    let img = p.decode(bytes, ImageRole::Probe)?;
-    let decode = t.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let faces = p.detect(&img)?;
-    let detect = t.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let desc = match Pipeline::choose_face(
-        &faces,
-        FacePolicy::Centre,
-        ImageRole::Probe,
-        img.dimensions(),
-    ) {
-        Ok((face, _)) => p.describe(&img, &[face], mode)?.pop(),
-        Err(_) => None,
+fn write_scores(path: &Path, pairs: &[PairDetail]) -> Result<(), CliError> {
+    let f = std::fs::File::create(path)
+        .map_err(CliError::io(format!("creating {}", path.display())))?;
+    let mut w = std::io::BufWriter::new(f);
+    let mut write = || -> std::io::Result<()> {
+        writeln!(w, "a,b,same,source,score,distance,faces_a,faces_b")?;
+        for d in pairs {
+            let p = &d.pair;
+            writeln!(
+                w,
+                "{},{},{},{},{},{},{},{}",
+                p.a,
+                p.b,
+                u8::from(p.same),
+                p.source,
+                p.score.map(|s| format!("{s:.6}")).unwrap_or_default(),
+                d.distance.map(|x| format!("{x:.6}")).unwrap_or_default(),
+                d.faces_a,
+                d.faces_b
+            )?;
+        }
+        w.flush()
     };
-    let embed = t.elapsed().as_secs_f64() * 1000.0;
-    Ok((desc, faces.len(), [decode, detect, embed]))
+    write().map_err(CliError::io(format!("writing {}", path.display())))
 }
 
 fn pct(x: f64) -> String {

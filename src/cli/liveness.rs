@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+use super::compare::{open_key, open_log};
 use super::{local_verifier, read_input, CliError, Common};
+use crate::api::build_liveness_record;
 use crate::engine::{PipelineConfig, Verifier};
 use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
@@ -54,10 +56,14 @@ pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
         }
         Err(e) => return Err(e.into()),
     };
+    // A liveness verdict is a decision too: signed and appended to the audit log like a compare.
+    let key = open_key(common)?;
+    let log = open_log(common)?;
+    let signed = log.append_signed(build_liveness_record(&outcome, &key.key_id()), &key)?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&outcome).map_err(|e| CliError::Other(e.to_string()))?
+            serde_json::to_string_pretty(&signed).map_err(|e| CliError::Other(e.to_string()))?
         );
     } else {
         let l = &outcome.liveness;
@@ -72,6 +78,7 @@ pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
             "{verdict}: P(real) {:.4}, pass > {}, context {:.2}x, {:.1} ms",
             l.score, l.min_score, l.context, outcome.timings.total_ms
         );
+        println!("signed record appended to {}", log.path().display());
     }
     Ok(match outcome.liveness.verdict {
         LivenessVerdict::Live => ExitCode::SUCCESS,

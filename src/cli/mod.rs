@@ -1,5 +1,6 @@
 //! Command implementations behind `main.rs`: each builds a request, calls the engine, prints.
 
+pub mod bench;
 pub mod compare;
 pub mod eval;
 pub mod liveness;

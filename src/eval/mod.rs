@@ -1,4 +1,5 @@
-//! Face-verification evaluation: pure metric code, no I/O.
+//! Face-verification evaluation: pure metric code (no I/O), and `runner`, which scores a pairs list
+//! with the local pipeline.
 //!
 //! Conventions used throughout (so every number in a report means the same):
 //! - Scores are similarities: higher = more alike, nominally in `[0, 1]`.
@@ -17,6 +18,7 @@
 
 mod metrics;
 mod pairs;
+pub mod runner;
 mod stats;
 mod summary;
 

@@ -76,9 +76,12 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
         ));
     }
     // Header only: dimensions before any pixel is decoded.
-    let (width, height) = reader(bytes, format, None)
-        .into_dimensions()
-        .map_err(|e| classify(e, limits))?;
+    let (width, height) = match header_dimensions(bytes, format) {
+        Some(d) => d,
+        None => reader(bytes, format, None)
+            .into_dimensions()
+            .map_err(|e| classify(e, limits))?,
+    };
     check_dimensions(width, height, limits)?;
     let mut decoder = reader(bytes, format, Some(limits))
         .into_decoder()
@@ -89,6 +92,48 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, limits))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// Reads the dimensions straight from the header bytes (PNG IHDR, BMP info header, JPEG SOF), so
+/// a file that claims a huge image is refused even when the rest of it is garbage.
+fn header_dimensions(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let be32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let le32 = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match format {
+        ImageFormat::Png if bytes.get(12..16) == Some(b"IHDR") => Some((be32(16)?, be32(20)?)),
+        ImageFormat::Bmp => Some((le32(18)?.unsigned_abs(), le32(22)?.unsigned_abs())),
+        ImageFormat::Jpeg => {
+            let mut i = 2;
+            while i + 9 < bytes.len() {
+                if bytes[i] != 0xFF {
+                    return None;
+                }
+                let marker = bytes[i + 1];
+                if marker == 0xFF {
+                    i += 1;
+                    continue;
+                }
+                let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]);
+                    let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]);
+                    return Some((u32::from(w), u32::from(h)));
+                }
+                i += 2 + len;
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// A JPEG whose last scan (SOS, FF DA) is not followed by an end-of-image marker (FF D9) was cut
@@ -222,6 +267,25 @@ mod tests {
                 height: 30_000,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn header_dimensions_match_the_decoders() {
+        let img = gradient(37, 23);
+        for f in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Bmp] {
+            assert_eq!(
+                header_dimensions(&encode(&img, f), f),
+                Some((37, 23)),
+                "{f:?}"
+            );
+        }
+        let mut bomb = png_header(30_000, 30_000);
+        bomb.truncate(33);
+        bomb.extend_from_slice(&[0u8; 64]);
+        assert!(matches!(
+            decode_image(&bomb, &DecodeLimits::default()),
+            Err(DecodeError::TooManyPixels { width: 30_000, .. })
         ));
     }
 

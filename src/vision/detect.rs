@@ -4,6 +4,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 
+use super::resample::{resize_to_bgr_planar, Region, Target};
 use super::VisionError;
 
 /// A face box in image pixels (top-left corner, width, height).
@@ -233,43 +234,19 @@ fn fill_bgr_planar(
 ) {
     out.clear();
     out.resize(3 * pw * ph, 0.0);
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let raw = img.as_raw();
-    let plane = pw * ph;
-    if nw == w && nh == h {
-        for y in 0..h {
-            for x in 0..w {
-                let p = (y * w + x) * 3;
-                let o = y * pw + x;
-                out[o] = f32::from(raw[p + 2]);
-                out[plane + o] = f32::from(raw[p + 1]);
-                out[2 * plane + o] = f32::from(raw[p]);
-            }
-        }
-        return;
-    }
-    let sx = w as f32 / nw as f32;
-    let sy = h as f32 / nh as f32;
-    for y in 0..nh {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (h - 1) as f32);
-        let y0 = fy as usize;
-        let y1 = (y0 + 1).min(h - 1);
-        let wy = fy - y0 as f32;
-        for x in 0..nw {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f32);
-            let x0 = fx as usize;
-            let x1 = (x0 + 1).min(w - 1);
-            let wx = fx - x0 as f32;
-            let o = y * pw + x;
-            for c in 0..3 {
-                let at = |xx: usize, yy: usize| f32::from(raw[(yy * w + xx) * 3 + c]);
-                let top = at(x0, y0) * (1.0 - wx) + at(x1, y0) * wx;
-                let bottom = at(x0, y1) * (1.0 - wx) + at(x1, y1) * wx;
-                // BGR order: RGB channel c goes to plane 2 - c.
-                out[(2 - c) * plane + o] = top * (1.0 - wy) + bottom * wy;
-            }
-        }
-    }
+    let region = Region {
+        left: 0,
+        top: 0,
+        width: img.width() as usize,
+        height: img.height() as usize,
+    };
+    let target = Target {
+        width: nw,
+        height: nh,
+        stride: pw,
+        rows: ph,
+    };
+    resize_to_bgr_planar(img, region, target, out);
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod embed;
 pub mod liveness;
 pub mod quality;
+pub mod resample;
 
 pub use decode::{decode_image, DecodeError, DecodeLimits};
 pub use detect::{BoundingBox, Detector, DetectorConfig, Face};

@@ -1,0 +1,322 @@
+//! The `facestation` binary end to end: a real compare prints the Verifik-shaped signed record,
+//! the audit log verifies and is rejected after any single byte changes, exit codes mean something.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+const OBAMA: &str = "faces/face_recognition/barack_obama/examples__obama.jpg";
+const OBAMA2: &str = "faces/face_recognition/barack_obama/examples__obama2.jpg";
+const ALEX: &str =
+    "faces/face_recognition/alex_lacamoire/examples__knn_examples__train__alex_lacamoire__img1.jpg";
+
+fn station(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_facestation"))
+        .arg("--models")
+        .arg(common::shared().join("models"))
+        .arg("--log")
+        .arg(dir.join("audit.jsonl"))
+        .arg("--key")
+        .arg(dir.join("key.pem"))
+        .args(args)
+        .output()
+        .expect("run facestation");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    out
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn path(p: &str) -> String {
+    common::data(p).display().to_string()
+}
+
+#[test]
+fn compare_prints_every_field_of_the_verifik_example_and_signs_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &path(OBAMA),
+            "--gallery",
+            &path(OBAMA2),
+            "--json",
+            "--no-liveness",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    for p in [
+        "/id",
+        "/data/__v",
+        "/data/_id",
+        "/data/type",
+        "/data/probe",
+        "/data/gallery",
+        "/data/client",
+        "/data/result/score",
+        "/data/deleted",
+        "/data/createdAt",
+        "/data/updatedAt",
+        "/data/comparedAt",
+        "/data/search_mode",
+        "/signature/message",
+        "/signature/dateTime",
+        "/signature/algorithm",
+        "/signature/publicKey",
+        "/signature/value",
+        "/station/threshold",
+        "/station/gallery/0/score",
+        "/station/gallery/0/face/box",
+        "/station/models/0/sha256",
+        "/station/timingsMs/total_ms",
+        "/prevRecordSha256",
+        "/seq",
+    ] {
+        assert!(r.pointer(p).is_some(), "missing {p} in {r:#}");
+    }
+    assert_eq!(r["data"]["type"], "compare");
+    assert_eq!(r["data"]["search_mode"], "FAST");
+    assert_eq!(r["data"]["result"]["passed"], true);
+    let score = r["data"]["result"]["score"].as_f64().expect("score");
+    assert!(score > 0.8 && score <= 1.0, "score {score}");
+    // Privacy by default: digests, not images.
+    let probe = r["data"]["probe"][0].as_str().expect("probe");
+    assert!(
+        probe.starts_with("sha256:") && probe.len() == 7 + 64,
+        "{probe}"
+    );
+    facestation::record::verify_record(&r).expect("the printed record verifies");
+    let mode = std::fs::metadata(dir.path().join("key.pem"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn the_audit_log_verifies_and_any_changed_byte_is_caught() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (probe, gallery) in [(OBAMA, OBAMA2), (OBAMA, ALEX), (ALEX, OBAMA2)] {
+        let out = station(
+            dir.path(),
+            &[
+                "compare",
+                "--probe",
+                &path(probe),
+                "--gallery",
+                &path(gallery),
+                "--json",
+            ],
+        );
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = dir.path().join("audit.jsonl");
+    let ok = station(
+        dir.path(),
+        &["record", "verify", &log.display().to_string()],
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("3 records"));
+    let original = std::fs::read(&log).expect("log");
+    // Every 53rd byte plus the first and last: each single change must be rejected with a line number.
+    let positions: Vec<usize> = (0..original.len())
+        .step_by(53)
+        .chain([0, original.len() - 2])
+        .collect();
+    for at in positions {
+        let mut bad = original.clone();
+        bad[at] = if bad[at] == b'0' { b'1' } else { b'0' };
+        let tampered = dir.path().join("tampered.jsonl");
+        std::fs::write(&tampered, &bad).expect("write");
+        let out = station(
+            dir.path(),
+            &["record", "verify", &tampered.display().to_string()],
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "byte {at} changed but the log still verifies"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("line"),
+            "byte {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_verifik_request_on_stdin_gives_the_same_shape() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(common::read(p));
+    let body = serde_json::json!({
+        "os": "DESKTOP", "probe": b64(OBAMA), "gallery": [b64(ALEX)], "search_mode": "ACCURATE"
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facestation"))
+        .args([
+            "--models",
+            &common::shared().join("models").display().to_string(),
+        ])
+        .args(["--log", &dir.path().join("a.jsonl").display().to_string()])
+        .args(["--key", &dir.path().join("k.pem").display().to_string()])
+        .args(["compare", "--request", "-", "--json", "--embed-images"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "impostor pair: decided, not passed"
+    );
+    let r = json(&out);
+    assert_eq!(r["data"]["search_mode"], "ACCURATE");
+    assert_eq!(r["data"]["result"]["passed"], false);
+    assert_eq!(
+        r["data"]["probe"][0].as_str().map(str::len),
+        Some(b64(OBAMA).len()),
+        "--embed-images keeps the image"
+    );
+}
+
+#[test]
+fn exit_codes_and_errors_are_specific() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = dir.path().join("note.txt");
+    std::fs::write(&text, "not an image at all").expect("write");
+    let out = station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &text.display().to_string(),
+            "--gallery",
+            &path(OBAMA),
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json(&out)["code"], "unsupported_image");
+
+    let blank = dir.path().join("blank.png");
+    image::RgbImage::from_pixel(300, 300, image::Rgb([90, 90, 90]))
+        .save(&blank)
+        .expect("save");
+    let out = station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &blank.display().to_string(),
+            "--gallery",
+            &path(OBAMA),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no face found in the probe"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_facestation"))
+        .args([
+            "--models",
+            &dir.path().display().to_string(),
+            "liveness",
+            &path(OBAMA),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dlib_face_recognition_resnet_model_v1.onnx is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_reports_kfold_and_writes_one_score_line_per_pair() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let scores = dir.path().join("scores.csv");
+    let out = station(
+        dir.path(),
+        &[
+            "eval",
+            "--pairs",
+            &path("pairs.csv"),
+            "--source",
+            "lfw_fold0",
+            "--limit",
+            "40",
+            "--json",
+            "--scores",
+            &scores.display().to_string(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["pairs"], 40);
+    assert!(r
+        .pointer("/timing_per_image_ms/detect_align_embed/median_ms")
+        .is_some());
+    let lines = std::fs::read_to_string(&scores).expect("scores");
+    assert_eq!(lines.lines().count(), 41);
+    assert!(lines.starts_with("a,b,same,source,score,distance,faces_a,faces_b"));
+}
+
+#[test]
+fn liveness_is_a_signed_decision_too() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spoof = "liveness/spoof/minivision__F1__image_F1.jpg";
+    let out = station(dir.path(), &["liveness", &path(spoof), "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a printed photo does not pass");
+    let r = json(&out);
+    assert_eq!(r["data"]["type"], "liveness");
+    assert_eq!(r["data"]["passed"], false);
+    assert!(r["data"]["liveness_score"].as_f64().expect("score") < 0.6);
+    facestation::record::verify_record(&r).expect("verifies");
+    let log = dir.path().join("audit.jsonl");
+    assert_eq!(facestation::record::verify_log(&log).expect("log").records, 1);
+}
