@@ -318,5 +318,8 @@ fn liveness_is_a_signed_decision_too() {
     assert!(r["data"]["liveness_score"].as_f64().expect("score") < 0.6);
     facestation::record::verify_record(&r).expect("verifies");
     let log = dir.path().join("audit.jsonl");
-    assert_eq!(facestation::record::verify_log(&log).expect("log").records, 1);
+    assert_eq!(
+        facestation::record::verify_log(&log).expect("log").records,
+        1
+    );
 }
