@@ -757,13 +757,14 @@ impl eframe::App for StationApp {
             return;
         }
         status_bar::show(self, ui);
+        // Fixed widths: a panel that follows its content would change size with paths and images.
         egui::Panel::left("probe")
-            .resizable(true)
-            .default_size(460.0)
+            .resizable(false)
+            .exact_size(440.0)
             .show(ui, |ui| probe_panel::show(self, ui));
         egui::Panel::right("record")
-            .resizable(true)
-            .default_size(340.0)
+            .resizable(false)
+            .exact_size(340.0)
             .show(ui, |ui| record_panel::show(self, ui));
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {

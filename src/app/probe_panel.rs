@@ -127,7 +127,7 @@ fn file_button(app: &mut StationApp, ui: &mut egui::Ui) {
 fn camera_controls(app: &mut StationApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| match app.camera_kind.clone() {
         CameraKind::File(dir) => {
-            ui.label(format!("Camera: image folder {}", dir.display()));
+            ui.add(egui::Label::new(format!("Camera: image folder {}", dir.display())).wrap());
         }
         CameraKind::None(_) => {
             ui.label("Camera: none");
