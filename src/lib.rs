@@ -2,6 +2,8 @@
 //! See DESIGN.md for the map of modules.
 
 pub mod api;
+pub mod app;
+pub mod camera;
 pub mod cli;
 pub mod engine;
 pub mod eval;

@@ -23,6 +23,18 @@ struct Args {
     /// Station signing key (Ed25519, PEM). Default: the user's config folder, facestation/station-key.pem.
     #[arg(long, global = true)]
     key: Option<PathBuf>,
+    /// GUI: a folder of images played as the camera (in name order, looping).
+    #[arg(long, value_name = "DIR")]
+    camera_file: Option<PathBuf>,
+    /// GUI: frames per second of --camera-file.
+    #[arg(long, default_value_t = 30.0)]
+    camera_fps: f64,
+    /// GUI: gallery images to load at start.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    gallery: Vec<PathBuf>,
+    /// GUI: pixelate photos on screen (privacy screen).
+    #[arg(long)]
+    redact: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -61,9 +73,9 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     let common = Common {
-        models: args.models,
-        log: args.log,
-        key: args.key,
+        models: args.models.clone(),
+        log: args.log.clone(),
+        key: args.key.clone(),
     };
     let result = match args.command {
         Some(Command::Compare(a)) => cli::compare::run(&common, a),
@@ -74,9 +86,20 @@ fn main() -> ExitCode {
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),
-        None => Err(CliError::Usage(
-            "the GUI is not built yet; use a subcommand (see --help)".into(),
-        )),
+        None => facestation::app::run(facestation::app::StationOptions {
+            worker: facestation::app::worker::WorkerConfig {
+                models: args.models,
+                log: args.log,
+                key: args.key,
+            },
+            camera_file: args.camera_file,
+            camera_fps: args.camera_fps,
+            gallery: args.gallery,
+            redact: args.redact,
+            ..Default::default()
+        })
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| CliError::Other(format!("the station window could not open: {e}"))),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,163 @@
+//! Station timings (not a test): preview-with-detection rate at 640x480 from the file camera, UI
+//! frame time while a compare runs, and click-to-result latency for one probe vs one gallery image.
+//!
+//! `cargo run --release --example station_bench [-- FRAMES_DIR]` (default: the apfol_video frames in
+//! ../shared/data/liveness/live, 640x480). The app runs in egui_kittest without a GPU; frame times
+//! are the app's own `logic` + `ui` work plus egui's layout (no rasterisation).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use facestation::app::state::{LastResult, Settings};
+use facestation::app::worker::WorkerConfig;
+use facestation::app::{Command, StationApp, StationOptions};
+
+fn shared() -> PathBuf {
+    std::env::var_os("FACESTATION_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+fn step_until(
+    h: &mut Harness<'static, StationApp>,
+    timeout: Duration,
+    cond: impl Fn(&StationApp) -> bool,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        h.step();
+        if cond(h.state()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+fn main() {
+    let frames_src = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared().join("data/liveness/live"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir_all(&frames).expect("mkdir");
+    // Only 640x480 apfol_video frames (the folder also holds crops of other sizes).
+    let mut n = 0;
+    for e in std::fs::read_dir(&frames_src)
+        .expect("frames dir")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("apfol_video") || frames_src.to_string_lossy().contains("frames") {
+            std::fs::copy(e.path(), frames.join(&name)).expect("copy");
+            n += 1;
+        }
+    }
+    let gallery_img =
+        shared().join("data/liveness/live/apfol_video__unspecified__real2_frame0135.png");
+    let options = StationOptions {
+        worker: WorkerConfig {
+            models: None,
+            log: Some(tmp.path().join("audit.jsonl")),
+            key: Some(tmp.path().join("key.pem")),
+        },
+        camera_file: Some(frames),
+        camera_fps: 60.0,
+        gallery: vec![gallery_img],
+        no_webcam: true,
+        fresh_settings: true,
+        redact: false,
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default())
+        });
+    assert!(
+        step_until(&mut h, Duration::from_secs(60), |a| a.is_ready()),
+        "models did not load"
+    );
+    assert!(step_until(&mut h, Duration::from_secs(30), |a| a
+        .gallery
+        .iter()
+        .all(|g| g.analysis.is_some())));
+    println!("frames: {n} images from the file camera at 60 fps (to find the ceiling)");
+
+    // 1. Preview with detection overlay.
+    step_until(&mut h, Duration::from_secs(2), |_| false);
+    let (f0, d0) = (h.state().preview.frames_shown, h.state().preview.detections);
+    let t = Instant::now();
+    let secs = 5.0;
+    while t.elapsed().as_secs_f64() < secs {
+        h.step();
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    let el = t.elapsed().as_secs_f64();
+    let p = &h.state().preview;
+    println!(
+        "preview 640x480: {:.1} frames/s shown, {:.1} detections/s (overlay updates), last detect {:.1} ms",
+        (p.frames_shown - f0) as f64 / el,
+        (p.detections - d0) as f64 / el,
+        p.last_detect_ms
+    );
+
+    // Probe: capture a frame.
+    h.state_mut().push(Command::Capture);
+    assert!(step_until(&mut h, Duration::from_secs(10), |a| a
+        .probe
+        .as_ref()
+        .is_some_and(|p| p.analysis.is_some())));
+
+    // 2 + 3. Compares: UI frame times while they run, click-to-result latency.
+    let mut frame_ms = Vec::new();
+    let mut latency = Vec::new();
+    let mut engine_ms = Vec::new();
+    for i in 0..12 {
+        h.state_mut().push(Command::Compare);
+        loop {
+            let t = Instant::now();
+            h.step();
+            frame_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let a = h.state();
+            if !a.compare_running() && a.last.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Some(LastResult::Done {
+            done,
+            shown_after_ms,
+            ..
+        }) = &h.state().last
+        {
+            if i >= 2 {
+                // warm
+                latency.push(*shown_after_ms);
+                engine_ms.push(done.outcome.timings.total_ms);
+            }
+        }
+        step_until(&mut h, Duration::from_millis(50), |_| false);
+    }
+    println!(
+        "UI frame while comparing: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over {} frames",
+        pct(&mut frame_ms.clone(), 50.0),
+        pct(&mut frame_ms.clone(), 95.0),
+        pct(&mut frame_ms, 100.0),
+        frame_ms.len()
+    );
+    println!(
+        "click to result (1 probe vs 1 gallery, FAST, liveness on, warm, {} runs): median {:.1} ms, min {:.1} ms (engine median {:.1} ms)",
+        latency.len(),
+        pct(&mut latency.clone(), 50.0),
+        pct(&mut latency, 0.0),
+        pct(&mut engine_ms, 50.0)
+    );
+}

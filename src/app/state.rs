@@ -1,0 +1,195 @@
+//! The station's state: persisted settings (serde, eframe storage) kept apart from runtime state
+//! (worker, camera, textures), and the commands panels ask for while drawing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui::TextureHandle;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::worker::{Analysis, Badge, CompareDone, CompareError, EngineInfo, SetupProblem};
+use crate::api::SearchMode;
+use crate::engine::score::default_threshold;
+use crate::engine::EngineError;
+use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
+use crate::vision::quality::QualityHint;
+use crate::vision::Face;
+
+/// Restored from eframe storage at start-up and saved on exit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub mode: SearchMode,
+    pub compare_threshold: f64,
+    pub liveness_threshold: f64,
+    pub check_liveness: bool,
+    pub last_probe_dir: Option<PathBuf>,
+    pub last_gallery_dir: Option<PathBuf>,
+    /// Camera index and requested resolution (webcam only).
+    pub camera_index: u32,
+    pub camera_resolution: (u32, u32),
+    /// Pixelate photos on screen (privacy screen; also used for published screenshots).
+    pub redact: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: SearchMode::Fast,
+            compare_threshold: default_threshold(SearchMode::Fast),
+            liveness_threshold: DEFAULT_LIVENESS_MIN_SCORE,
+            check_liveness: true,
+            last_probe_dir: None,
+            last_gallery_dir: None,
+            camera_index: 0,
+            camera_resolution: (640, 480),
+            redact: false,
+        }
+    }
+}
+
+/// Actions chosen while drawing, run at the end of the frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Capture,
+    Retake,
+    OpenProbeDialog,
+    OpenGalleryDialog,
+    AddProbeFile(PathBuf),
+    AddGalleryFiles(Vec<PathBuf>),
+    RemoveGallery(u64),
+    ClearGallery,
+    Compare,
+    SetMode(SearchMode),
+    ResetThresholds,
+    CopyRecord,
+    SaveRecord,
+    OpenRecent(usize),
+    SelectCamera(u32),
+    SetResolution(u32, u32),
+    Reset,
+}
+
+/// Whether the engine is loading, ready or could not start.
+pub enum EngineState {
+    Loading,
+    Ready(Box<EngineInfo>),
+    Failed(SetupProblem),
+}
+
+/// A gallery image: its bytes (sent to the engine as they are), and the worker's analysis.
+pub struct GalleryItem {
+    pub id: u64,
+    pub name: String,
+    pub bytes: Arc<Vec<u8>>,
+    pub analysis: Option<Result<GalleryView, String>>,
+}
+
+pub struct GalleryView {
+    pub badge: Badge,
+    pub faces: Vec<Face>,
+    pub texture: TextureHandle,
+    pub scale: f32,
+}
+
+impl GalleryItem {
+    pub fn badge(&self) -> Option<Badge> {
+        match &self.analysis {
+            None => None,
+            Some(Ok(v)) => Some(v.badge),
+            Some(Err(_)) => Some(Badge::Unreadable),
+        }
+    }
+}
+
+/// Where the probe came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeOrigin {
+    Camera { seq: u64 },
+    File(PathBuf),
+}
+
+/// The frozen probe.
+pub struct Probe {
+    pub id: u64,
+    pub origin: ProbeOrigin,
+    /// File bytes; `None` for a camera frame (encoded to PNG when compared).
+    pub bytes: Option<Arc<Vec<u8>>>,
+    pub image: Option<Arc<RgbImage>>,
+    /// `None` while the worker analyses it.
+    pub analysis: Option<Result<ProbeView, String>>,
+}
+
+pub struct ProbeView {
+    pub badge: Badge,
+    pub faces: Vec<Face>,
+    pub hints: Vec<QualityHint>,
+    pub texture: TextureHandle,
+    pub scale: f32,
+}
+
+impl ProbeView {
+    pub fn from_analysis(a: &Analysis, texture: TextureHandle) -> Self {
+        Self {
+            badge: a.badge,
+            faces: a.faces.clone(),
+            hints: a.hints.clone(),
+            texture,
+            scale: a.display_scale,
+        }
+    }
+}
+
+/// The last comparison, as shown.
+pub enum LastResult {
+    Done {
+        done: Box<CompareDone>,
+        /// Gallery item ids in request order (the outcome's gallery indexes point here).
+        gallery_ids: Vec<u64>,
+        /// Click to result as the UI saw it.
+        shown_after_ms: f64,
+    },
+    Failed(String, Option<EngineErrorKind>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineErrorKind {
+    ProbeNoFace,
+    ProbeSeveralFaces,
+    Other,
+}
+
+impl EngineErrorKind {
+    pub fn of(e: &CompareError) -> Self {
+        match e {
+            CompareError::Engine(EngineError::NoFace(_)) => EngineErrorKind::ProbeNoFace,
+            CompareError::Engine(EngineError::SeveralFaces { .. }) => {
+                EngineErrorKind::ProbeSeveralFaces
+            }
+            _ => EngineErrorKind::Other,
+        }
+    }
+}
+
+/// A record opened in the record panel (the last decision's, or one from the log).
+pub struct ShownRecord {
+    pub record: Value,
+    pub pretty: String,
+    pub signature: Result<(), String>,
+    pub from_log: bool,
+}
+
+impl ShownRecord {
+    pub fn new(record: Value, from_log: bool) -> Self {
+        let pretty = serde_json::to_string_pretty(&record).unwrap_or_default();
+        let signature = crate::record::verify_record(&record).map_err(|e| e.to_string());
+        Self {
+            record,
+            pretty,
+            signature,
+            from_log,
+        }
+    }
+}
