@@ -25,7 +25,7 @@ awk -F, -v n="$pairs" 'NR > 1 && $4 ~ /^lfw_fold/ && c++ < n' "$shared/data/pair
 echo "== peer: face_recognition (dlib HOG + ResNet), $pairs LFW pairs" >&2
 "$venv/bin/python" "$shared/peer/face_recognition_peer.py" --pairs "$out/lfw_subset.csv" --root "$shared/data" | tee "$out/peer.json"
 echo "== station: FAST, same pairs" >&2
-"$bin" --models "$shared/models" eval --pairs "$out/lfw_subset.csv" --root "$shared/data" --json > "$out/station.json"
+"$bin" --models "$shared/models" eval --pairs "$out/lfw_subset.csv" --root "$shared/data" --threads 1 --json > "$out/station.json"
 
 probe="$shared/data/liveness/live/apfol_video__unspecified__real2_frame0135.png"
 gallery="$shared/data/liveness/live/apfol_video__unspecified__real2_frame0000.png"

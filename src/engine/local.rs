@@ -13,7 +13,7 @@ use super::{
 };
 use crate::api::{SearchMode, ValidRequest};
 use crate::runtime::{RuntimeError, VerifiedModels};
-use crate::vision::align::{warp_chip, Similarity, CHIP_SIZE, TEMPLATE_FITTED};
+use crate::vision::align::{mirror_chip, warp_chip, Similarity, CHIP_SIZE, TEMPLATE_FITTED};
 use crate::vision::liveness::LivenessResult;
 use crate::vision::{
     decode_image, DecodeLimits, Descriptor, Detector, DetectorConfig, Embedder, Face,
@@ -224,15 +224,23 @@ impl Pipeline {
         let mut k = 0;
         for face in faces {
             let m = self.alignment(face)?;
-            for v in &views {
-                let t = v.jitter.after(&m);
-                if !warp_chip(
-                    img,
-                    &t,
-                    v.mirror,
-                    &mut self.chips[k * per_chip..(k + 1) * per_chip],
-                ) {
-                    return Err(VisionError::DegenerateFace.into());
+            for (i, v) in views.iter().enumerate() {
+                let (done, rest) = self.chips.split_at_mut(k * per_chip);
+                let chip = &mut rest[..per_chip];
+                // A mirrored view of a view already warped is a copy, not a second warp.
+                let twin = views[..i]
+                    .iter()
+                    .position(|p| p.jitter == v.jitter && p.mirror != v.mirror);
+                match twin {
+                    Some(j) => {
+                        let start = (k - i + j) * per_chip;
+                        mirror_chip(&done[start..start + per_chip], chip);
+                    }
+                    None => {
+                        if !warp_chip(img, &v.jitter.after(&m), v.mirror, chip) {
+                            return Err(VisionError::DegenerateFace.into());
+                        }
+                    }
                 }
                 k += 1;
             }

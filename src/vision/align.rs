@@ -146,13 +146,7 @@ pub fn warp_chip(
     }
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
-    let pixel = |x: i64, y: i64, c: usize| -> f32 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f32::from(raw[((y * w + x) * 3) as usize + c])
-        }
-    };
+    let row = w as usize * 3;
     for v in 0..CHIP_SIZE {
         for u in 0..CHIP_SIZE {
             let su = if mirror { CHIP_SIZE - 1 - u } else { u };
@@ -161,19 +155,83 @@ pub fn warp_chip(
             let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
             let (x0, y0) = (x0 as i64, y0 as i64);
             let o = v * CHIP_SIZE + u;
-            for c in 0..3 {
-                let top = pixel(x0, y0, c) * (1.0 - fx) + pixel(x0 + 1, y0, c) * fx;
-                let bottom = pixel(x0, y0 + 1, c) * (1.0 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
-                out[c * plane + o] = top * (1.0 - fy) + bottom * fy;
+            let weights = [
+                (1.0 - fx) * (1.0 - fy),
+                fx * (1.0 - fy),
+                (1.0 - fx) * fy,
+                fx * fy,
+            ];
+            let mut acc = [0.0f32; 3];
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                // Inside: the four neighbours without per-tap bounds checks (the common case).
+                let p = y0 as usize * row + x0 as usize * 3;
+                let taps = [p, p + 3, p + row, p + row + 3];
+                for (t, wt) in taps.iter().zip(weights) {
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a += f32::from(raw[t + c]) * wt;
+                    }
+                }
+            } else {
+                // At the border: taps outside the image are black.
+                let taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)];
+                for ((x, y), wt) in taps.into_iter().zip(weights) {
+                    if x >= 0 && y >= 0 && x < w && y < h {
+                        let p = y as usize * row + x as usize * 3;
+                        for (c, a) in acc.iter_mut().enumerate() {
+                            *a += f32::from(raw[p + c]) * wt;
+                        }
+                    }
+                }
+            }
+            for (c, a) in acc.into_iter().enumerate() {
+                out[c * plane + o] = a;
             }
         }
     }
     true
 }
 
+/// Writes the left-right mirror of a planar chip (x' = 149 - x): the same as warping with
+/// `mirror`, without sampling the image again.
+pub fn mirror_chip(chip: &[f32], out: &mut [f32]) {
+    for (src, dst) in chip
+        .chunks_exact(CHIP_SIZE)
+        .zip(out.chunks_exact_mut(CHIP_SIZE))
+    {
+        for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+            *d = *s;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirroring_a_chip_equals_warping_mirrored() {
+        let img = image::RgbImage::from_fn(200, 200, |x, y| {
+            image::Rgb([(x * y % 251) as u8, (x + 2 * y) as u8, 9])
+        });
+        let m = Similarity {
+            a: 0.9,
+            b: 0.1,
+            tx: -5.0,
+            ty: 3.0,
+        };
+        let size = 3 * CHIP_SIZE * CHIP_SIZE;
+        let (mut plain, mut warped, mut copied) =
+            (vec![0.0; size], vec![0.0; size], vec![0.0; size]);
+        assert!(warp_chip(&img, &m, false, &mut plain));
+        assert!(warp_chip(&img, &m, true, &mut warped));
+        mirror_chip(&plain, &mut copied);
+        let worst = warped
+            .iter()
+            .zip(&copied)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{worst}");
+    }
 
     #[test]
     fn estimate_recovers_a_known_similarity() {
