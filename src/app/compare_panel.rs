@@ -1,9 +1,9 @@
-//! Compare controls (mode, thresholds, Compare) and the result: verdict, per-image scores,
-//! liveness, timings.
+//! Compare controls (engine, mode, thresholds, Compare, Cross-check) and the result: verdict,
+//! per-image scores, liveness, timings; and the cross-check of the two engines side by side.
 
 use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
 
-use super::state::{Command, EngineErrorKind, LastResult};
+use super::state::{Command, CrossCheck, EngineChoice, EngineErrorKind, LastResult};
 use super::StationApp;
 use crate::api::SearchMode;
 use crate::engine::Decision;
@@ -14,6 +14,7 @@ pub const AMBER: Color32 = Color32::from_rgb(210, 150, 30);
 
 pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
     ui.heading("Compare");
+    engine_selector(app, ui);
     ui.horizontal(|ui| {
         ui.label("Mode");
         for mode in [SearchMode::Fast, SearchMode::Accurate] {
@@ -58,7 +59,13 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
         if button.clicked() {
             app.push(Command::Compare);
         }
-        if app.compare_running() {
+        let cross = ui
+            .add_enabled(blocker.is_none(), egui::Button::new("Cross-check"))
+            .on_hover_text("The same probe and gallery through the local and the remote engine");
+        if cross.clicked() {
+            app.push(Command::CrossCheck);
+        }
+        if app.compare_running() || app.cross_check_running() {
             ui.spinner();
             ui.label("comparing…");
         } else if let Some(why) = blocker {
@@ -67,6 +74,127 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
     });
     ui.add_space(8.0);
     result(app, ui);
+    if let Some(cross) = &app.cross {
+        ui.separator();
+        cross_check(app, cross, ui);
+    }
+}
+
+/// Local / Remote, and for Remote the service's URL and token (the token field masks its text).
+fn engine_selector(app: &mut StationApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.label("Engine");
+        for (choice, name) in [
+            (EngineChoice::Local, "Local"),
+            (EngineChoice::Remote, "Remote"),
+        ] {
+            if ui
+                .selectable_label(app.settings.engine == choice, name)
+                .clicked()
+            {
+                app.push(Command::SetEngine(choice));
+            }
+        }
+    });
+    if app.settings.engine == EngineChoice::Remote {
+        ui.horizontal(|ui| {
+            let label = ui.label("remote URL");
+            ui.add(
+                egui::TextEdit::singleline(&mut app.settings.remote_url)
+                    .desired_width(260.0)
+                    .hint_text(crate::engine::remote::DEFAULT_BASE_URL),
+            )
+            .labelled_by(label.id);
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("API token");
+            ui.add(
+                egui::TextEdit::singleline(&mut app.remote_token)
+                    .password(true)
+                    .desired_width(260.0)
+                    .hint_text("bearer token (kept in memory only)"),
+            )
+            .labelled_by(label.id);
+        });
+    }
+}
+
+fn decision_text(d: Decision) -> &'static str {
+    match d {
+        Decision::Match => "MATCH",
+        Decision::NoMatch => "NO MATCH",
+        Decision::NoFace => "NO FACE",
+    }
+}
+
+/// The two engines' scores per gallery image and their decisions, side by side.
+fn cross_check(app: &StationApp, cross: &CrossCheck, ui: &mut egui::Ui) {
+    ui.label(RichText::new("Cross-check: local vs remote").strong());
+    if cross.running() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("cross-checking…");
+        });
+    }
+    let side = |r: &Option<Result<Box<super::worker::CompareDone>, String>>| match r {
+        None => Err("running…".to_string()),
+        Some(Err(e)) => Err(e.clone()),
+        Some(Ok(d)) => Ok(d.outcome.clone()),
+    };
+    let (local, remote) = (side(&cross.local), side(&cross.remote));
+    let name = |index: usize| {
+        cross
+            .gallery_ids
+            .get(index)
+            .and_then(|id| app.gallery.iter().find(|it| it.id == *id))
+            .map_or_else(|| format!("gallery[{index}]"), |it| it.name.clone())
+    };
+    let score = |o: &Result<crate::engine::CompareOutcome, String>, index: usize| match o {
+        Ok(o) => match o
+            .gallery
+            .iter()
+            .find(|g| g.index == index)
+            .and_then(|g| g.score)
+        {
+            Some(s) => format!("{s:.3}"),
+            None => "no face".to_string(),
+        },
+        Err(_) => "—".to_string(),
+    };
+    egui::Grid::new("cross-check")
+        .striped(true)
+        .num_columns(3)
+        .show(ui, |ui| {
+            ui.strong("gallery image");
+            ui.strong("local");
+            ui.strong("remote");
+            ui.end_row();
+            for index in 0..cross.gallery_ids.len() {
+                ui.label(name(index));
+                ui.label(format!("local {}", score(&local, index)));
+                ui.label(format!("remote {}", score(&remote, index)));
+                ui.end_row();
+            }
+            ui.label("decision");
+            for (which, o) in [("local", &local), ("remote", &remote)] {
+                match o {
+                    Ok(o) => ui.label(format!("{which} {}", decision_text(o.decision))),
+                    Err(_) => ui.label(format!("{which} —")),
+                };
+            }
+            ui.end_row();
+        });
+    for (which, o) in [("local", &local), ("remote", &remote)] {
+        if let (Err(e), false) = (o, cross.running()) {
+            ui.colored_label(RED, format!("{which} engine: {e}"));
+        }
+    }
+    if cross.disagree() {
+        ui.colored_label(AMBER, "The engines disagree on the decision.");
+    } else if !cross.running() && local.is_ok() && remote.is_ok() {
+        ui.colored_label(GREEN, "The engines agree.");
+    }
+    ui.weak("A cross-check is not a decision: it is not signed or logged.");
 }
 
 fn verdict(ui: &mut egui::Ui, text: &str, colour: Color32, detail: &str) {
@@ -111,6 +239,7 @@ fn result(app: &mut StationApp, ui: &mut egui::Ui) {
                 _ => String::new(),
             };
             verdict(ui, text, colour, &detail);
+            ui.weak(format!("engine: {}", o.engine));
             ui.label(
                 RichText::new(format!(
                     "score {:.3} (threshold {:.2}, {})",

@@ -30,10 +30,12 @@ use crate::vision::quality::QualityHint;
 use crate::vision::Face;
 pub use state::{Command, EngineState, Settings};
 use state::{
-    EngineErrorKind, GalleryItem, GalleryView, LastResult, Probe, ProbeOrigin, ProbeView,
-    ShownRecord,
+    CrossCheck, EngineChoice, EngineErrorKind, GalleryItem, GalleryView, LastResult, Probe,
+    ProbeOrigin, ProbeView, ShownRecord,
 };
-use worker::{CompareJob, Event, Input, Job, Target, WorkerConfig, WorkerHandle};
+use worker::{
+    CompareJob, Event, Input, Job, Purpose, RemoteTarget, Target, WorkerConfig, WorkerHandle,
+};
 
 /// eframe storage key of [`Settings`].
 const SETTINGS_KEY: &str = "facestation.settings";
@@ -103,6 +105,11 @@ pub struct StationApp {
     /// When the running compare was clicked.
     pub compare_started: Option<Instant>,
     pub last: Option<LastResult>,
+    /// The last cross-check of the two engines.
+    pub cross: Option<CrossCheck>,
+    /// The remote API's bearer token: in memory only, deliberately outside [`Settings`] so that it
+    /// never reaches eframe storage (initial value from `VERIFIK_TOKEN`).
+    pub remote_token: String,
     pub shown_record: Option<ShownRecord>,
     pub recent: Vec<Value>,
     pub recent_error: Option<String>,
@@ -114,6 +121,8 @@ pub struct StationApp {
     /// Time spent in `logic` + `ui` per frame (ms), newest last.
     pub frame_times: VecDeque<f64>,
     logic_ms: f64,
+    /// A text field had the keyboard at the end of the last frame.
+    typing: bool,
 }
 
 /// What a file dialog (on its own thread) picked.
@@ -157,6 +166,8 @@ impl StationApp {
             next_id: 1,
             compare_started: None,
             last: None,
+            cross: None,
+            remote_token: std::env::var(crate::engine::remote::TOKEN_ENV).unwrap_or_default(),
             shown_record: None,
             recent: Vec::new(),
             recent_error: None,
@@ -167,6 +178,7 @@ impl StationApp {
             commands: Vec::new(),
             frame_times: VecDeque::with_capacity(FRAME_TIMES),
             logic_ms: 0.0,
+            typing: false,
             options,
         };
         app.start_camera();
@@ -260,12 +272,16 @@ impl StationApp {
         self.compare_started.is_some()
     }
 
+    pub fn cross_check_running(&self) -> bool {
+        self.cross.as_ref().is_some_and(CrossCheck::running)
+    }
+
     /// Why Compare is disabled, if it is.
     pub fn compare_blocker(&self) -> Option<&'static str> {
         if !self.is_ready() {
             return Some("the engine is not ready");
         }
-        if self.compare_running() {
+        if self.compare_running() || self.cross_check_running() {
             return Some("a comparison is running");
         }
         match &self.probe {
@@ -303,7 +319,23 @@ impl StationApp {
                     self.preview.detections += 1;
                 }
                 Event::Analysed { target, result } => self.on_analysed(ctx, target, result),
-                Event::Compared(result) => {
+                Event::Compared {
+                    purpose: purpose @ (Purpose::CrossLocal | Purpose::CrossRemote),
+                    result,
+                } => {
+                    if let Some(cross) = &mut self.cross {
+                        let r = Some(result.map_err(|e| e.to_string()));
+                        if purpose == Purpose::CrossLocal {
+                            cross.local = r;
+                        } else {
+                            cross.remote = r;
+                        }
+                    }
+                }
+                Event::Compared {
+                    purpose: Purpose::Decision,
+                    result,
+                } => {
                     let shown_after_ms = self
                         .compare_started
                         .take()
@@ -437,13 +469,16 @@ impl StationApp {
     fn handle_keys(&mut self, ctx: &egui::Context) {
         // Typing into a text field keeps its keys; otherwise the shortcuts win (consumed here,
         // before widgets see them, so a focused button does not fire twice).
-        let focused = ctx.egui_wants_keyboard_input();
+        // egui drops a text field's focus on Esc at the start of the pass, so also count a field
+        // focused at the end of the previous frame.
+        let focused = ctx.egui_wants_keyboard_input() || self.typing;
         let (space, enter, open, esc) = ctx.input_mut(|i| {
             (
                 !focused && i.consume_key(Modifiers::NONE, Key::Space),
                 !focused && i.consume_key(Modifiers::NONE, Key::Enter),
                 i.consume_key(Modifiers::COMMAND, Key::O),
-                i.consume_key(Modifiers::NONE, Key::Escape),
+                // Esc in a text field (remote URL, token) only leaves the field.
+                !focused && i.consume_key(Modifiers::NONE, Key::Escape),
             )
         });
         if space {
@@ -498,6 +533,8 @@ impl StationApp {
             Command::RemoveGallery(id) => self.gallery.retain(|g| g.id != id),
             Command::ClearGallery => self.gallery.clear(),
             Command::Compare => self.start_compare(),
+            Command::CrossCheck => self.start_cross_check(),
+            Command::SetEngine(e) => self.settings.engine = e,
             Command::SetMode(mode) => {
                 if self.settings.mode != mode {
                     self.settings.mode = mode;
@@ -534,6 +571,7 @@ impl StationApp {
                 self.preview.shown_seq = None;
                 self.gallery.clear();
                 self.last = None;
+                self.cross = None;
                 self.shown_record = None;
                 self.message = None;
             }
@@ -659,15 +697,16 @@ impl StationApp {
         self.dialog_open = spawned.is_ok();
     }
 
-    fn start_compare(&mut self) {
+    /// The comparison of the current probe and usable gallery images, if Compare is allowed.
+    fn compare_job(&self, purpose: Purpose, clicked: Instant) -> Option<CompareJob> {
         if self.compare_blocker().is_some() {
-            return;
+            return None;
         }
-        let Some(probe) = &self.probe else { return };
+        let probe = self.probe.as_ref()?;
         let input = match (&probe.bytes, &probe.image) {
             (Some(b), _) => Input::Bytes(b.clone()),
             (None, Some(img)) => Input::Frame(img.clone()),
-            (None, None) => return,
+            (None, None) => return None,
         };
         let gallery: Vec<Arc<Vec<u8>>> = self
             .gallery
@@ -676,8 +715,7 @@ impl StationApp {
             .take(crate::api::MAX_GALLERY)
             .map(|g| g.bytes.clone())
             .collect();
-        let clicked = Instant::now();
-        let job = CompareJob {
+        Some(CompareJob {
             probe: input,
             gallery,
             mode: self.settings.mode,
@@ -687,10 +725,85 @@ impl StationApp {
                 .check_liveness
                 .then_some(self.settings.liveness_threshold),
             clicked,
+            purpose,
+        })
+    }
+
+    /// The remote service and token, or why they cannot be used (worded for the operator).
+    fn remote_target(&self) -> Result<RemoteTarget, String> {
+        use crate::engine::RemoteError;
+        let token = crate::engine::BearerToken::new(&self.remote_token).map_err(|e| match e {
+            RemoteError::NoToken => {
+                "no API token: enter the bearer token from Verifik's dashboard \
+                (or the FaceStation server's token) in the token field"
+                    .to_string()
+            }
+            other => other.to_string(),
+        })?;
+        Ok(RemoteTarget {
+            base_url: self.settings.remote_url.trim().to_string(),
+            token,
+        })
+    }
+
+    fn usable_gallery_ids(&self) -> Vec<u64> {
+        self.gallery
+            .iter()
+            .filter(|g| g.is_usable())
+            .map(|g| g.id)
+            .collect()
+    }
+
+    fn start_compare(&mut self) {
+        let clicked = Instant::now();
+        let Some(job) = self.compare_job(Purpose::Decision, clicked) else {
+            return;
         };
-        if self.worker.send(Job::Compare(Box::new(job))) {
+        let job = match self.settings.engine {
+            EngineChoice::Local => Job::Compare(Box::new(job)),
+            EngineChoice::Remote => match self.remote_target() {
+                Ok(target) => Job::CompareRemote(Box::new(job), target),
+                Err(why) => {
+                    self.last = Some(LastResult::Failed(why, None));
+                    return;
+                }
+            },
+        };
+        if self.worker.send(job) {
             self.compare_started = Some(clicked);
         }
+    }
+
+    /// Runs the same comparison on both engines at once (the local one on the inference thread,
+    /// the remote one on the remote thread); neither side is recorded.
+    fn start_cross_check(&mut self) {
+        let clicked = Instant::now();
+        let Some(job) = self.compare_job(Purpose::CrossLocal, clicked) else {
+            return;
+        };
+        let mut cross = CrossCheck {
+            gallery_ids: self.usable_gallery_ids(),
+            ..CrossCheck::default()
+        };
+        let remote_job = CompareJob {
+            purpose: Purpose::CrossRemote,
+            ..job.clone()
+        };
+        match self.remote_target() {
+            Ok(target) => {
+                if !self
+                    .worker
+                    .send(Job::CompareRemote(Box::new(remote_job), target))
+                {
+                    cross.remote = Some(Err("the engine has stopped".into()));
+                }
+            }
+            Err(why) => cross.remote = Some(Err(why)),
+        }
+        if !self.worker.send(Job::Compare(Box::new(job))) {
+            cross.local = Some(Err("the engine has stopped".into()));
+        }
+        self.cross = Some(cross);
     }
 
     fn save_record(&mut self) {
@@ -777,7 +890,11 @@ impl eframe::App for StationApp {
             gallery_panel::drop_overlay(&ctx);
         }
         self.run_commands(&ctx);
-        if self.compare_running() || matches!(self.engine, EngineState::Loading) {
+        self.typing = ctx.egui_wants_keyboard_input();
+        if self.compare_running()
+            || self.cross_check_running()
+            || matches!(self.engine, EngineState::Loading)
+        {
             // Spinners animate; answers also wake us via request_repaint.
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }

@@ -32,6 +32,19 @@ pub struct Settings {
     pub camera_resolution: (u32, u32),
     /// Pixelate photos on screen (privacy screen; also used for published screenshots).
     pub redact: bool,
+    /// Which engine decides.
+    pub engine: EngineChoice,
+    /// Base URL of the remote Verifik-compatible API. (Its token is never stored: see
+    /// `StationApp::remote_token`.)
+    pub remote_url: String,
+}
+
+/// The engine a comparison runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum EngineChoice {
+    #[default]
+    Local,
+    Remote,
 }
 
 impl Default for Settings {
@@ -46,6 +59,8 @@ impl Default for Settings {
             camera_index: 0,
             camera_resolution: (640, 480),
             redact: false,
+            engine: EngineChoice::Local,
+            remote_url: crate::engine::remote::DEFAULT_BASE_URL.into(),
         }
     }
 }
@@ -62,6 +77,9 @@ pub enum Command {
     RemoveGallery(u64),
     ClearGallery,
     Compare,
+    /// The same probe and gallery through both engines, scores side by side.
+    CrossCheck,
+    SetEngine(EngineChoice),
     SetMode(SearchMode),
     ResetThresholds,
     CopyRecord,
@@ -152,6 +170,28 @@ pub enum LastResult {
         shown_after_ms: f64,
     },
     Failed(String, Option<EngineErrorKind>),
+}
+
+/// A cross-check: each side is `None` while it runs.
+#[derive(Default)]
+pub struct CrossCheck {
+    pub gallery_ids: Vec<u64>,
+    pub local: Option<Result<Box<CompareDone>, String>>,
+    pub remote: Option<Result<Box<CompareDone>, String>>,
+}
+
+impl CrossCheck {
+    pub fn running(&self) -> bool {
+        self.local.is_none() || self.remote.is_none()
+    }
+
+    /// Both sides answered and their decisions differ.
+    pub fn disagree(&self) -> bool {
+        match (&self.local, &self.remote) {
+            (Some(Ok(l)), Some(Ok(r))) => l.outcome.decision != r.outcome.decision,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

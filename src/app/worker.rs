@@ -1,6 +1,10 @@
 //! The inference worker: one thread owns the `LocalVerifier` (ONNX Runtime sessions take `&mut`),
 //! the station key and the audit log, and takes jobs from a channel. Every answer goes back on a
 //! second channel followed by a wake-up (`request_repaint`), so the UI thread never waits.
+//!
+//! Remote comparisons run on a second thread ("remote"): a slow or dead network must not hold up
+//! preview detection on the inference thread. Both threads share the station key and audit log
+//! (`AuditLog` serialises appends itself), so remote decisions are signed and logged like local ones.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -13,8 +17,8 @@ use serde_json::Value;
 
 use crate::api::{build_record, RecordOptions, SearchMode, ValidRequest};
 use crate::engine::{
-    CompareOutcome, EngineError, FacePolicy, ImageRole, LocalVerifier, ModelRef, Pipeline,
-    PipelineConfig, Verifier,
+    BearerToken, CompareOutcome, EngineError, FacePolicy, ImageRole, LocalVerifier, ModelRef,
+    Pipeline, PipelineConfig, RemoteConfig, RemoteVerifier, Verifier,
 };
 use crate::record::{read_recent, verify_record, AuditLog, StationKey};
 use crate::runtime::{RuntimeError, VerifiedModels, ORT_VERSION};
@@ -57,12 +61,15 @@ pub enum Job {
         display_side: u32,
         redact: bool,
     },
-    /// One comparison (the request is built here: encoding a camera frame is work).
+    /// One comparison on the local engine (the request is built here: encoding a camera frame is work).
     Compare(Box<CompareJob>),
+    /// One comparison on a remote service (handed to the remote thread).
+    CompareRemote(Box<CompareJob>, RemoteTarget),
     /// Re-read the recent records of the audit log.
     RefreshRecent,
 }
 
+#[derive(Clone)]
 pub struct CompareJob {
     pub probe: Input,
     pub gallery: Vec<Arc<Vec<u8>>>,
@@ -71,6 +78,25 @@ pub struct CompareJob {
     pub liveness_min_score: Option<f64>,
     /// When the operator asked (for the click-to-result latency).
     pub clicked: Instant,
+    /// What the answer is for: a decision (signed and logged) or one side of a cross-check.
+    pub purpose: Purpose,
+}
+
+/// Why a comparison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The station's decision: signed and appended to the audit log.
+    Decision,
+    /// One side of a cross-check of the two engines: shown only, not a decision, so not logged.
+    CrossLocal,
+    CrossRemote,
+}
+
+/// Where a remote comparison goes. The token lives in memory only (`BearerToken` redacts itself).
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    pub base_url: String,
+    pub token: BearerToken,
 }
 
 /// The models the station runs, for the status bar.
@@ -142,6 +168,8 @@ pub enum CompareError {
     Engine(#[from] EngineError),
     #[error("could not encode the camera frame: {0}")]
     Encode(String),
+    #[error("{0}")]
+    Remote(String),
 }
 
 pub enum Event {
@@ -157,7 +185,10 @@ pub enum Event {
         target: Target,
         result: Result<Box<Analysis>, String>,
     },
-    Compared(Result<Box<CompareDone>, CompareError>),
+    Compared {
+        purpose: Purpose,
+        result: Result<Box<CompareDone>, CompareError>,
+    },
     Recent(Result<Vec<Value>, String>),
 }
 
@@ -169,12 +200,20 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Starts the worker; it loads the models first (reported as `Ready` or `SetupFailed`).
-    pub fn spawn(config: WorkerConfig, wake: impl Fn() + Send + 'static) -> Self {
+    pub fn spawn(config: WorkerConfig, wake: impl Fn() + Send + Sync + 'static) -> Self {
         let (jobs, job_rx) = channel();
         let (ev_tx, events) = channel();
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
+        let (remote_jobs, remote_rx) = channel();
+        let (recorder_tx, recorder_rx) = channel();
+        let (remote_ev, remote_wake) = (ev_tx.clone(), wake.clone());
+        // If this thread cannot start, remote jobs fail at `send` (their receiver is gone).
+        let _ = std::thread::Builder::new()
+            .name("remote".into())
+            .spawn(move || run_remote(recorder_rx, remote_rx, remote_ev, remote_wake));
         let spawned = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || run(config, job_rx, ev_tx, wake));
+            .spawn(move || run(config, job_rx, ev_tx, wake, remote_jobs, recorder_tx));
         if let Err(e) = spawned {
             let (tx, rx) = channel();
             let _ = tx.send(Event::SetupFailed(SetupProblem {
@@ -229,7 +268,17 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn run(config: WorkerConfig, jobs: Receiver<Job>, events: Sender<Event>, wake: impl Fn()) {
+/// What the remote thread gets from the inference thread once the recorder is open.
+type SharedRecorder = Option<Arc<Recorder>>;
+
+fn run(
+    config: WorkerConfig,
+    jobs: Receiver<Job>,
+    events: Sender<Event>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    remote_jobs: Sender<(Box<CompareJob>, RemoteTarget)>,
+    recorder_tx: Sender<SharedRecorder>,
+) {
     let send = |e: Event| {
         let ok = events.send(e).is_ok();
         wake();
@@ -248,9 +297,11 @@ fn run(config: WorkerConfig, jobs: Receiver<Job>, events: Sender<Event>, wake: i
         }
     };
     let (recorder, record_problem) = match open_recorder(&config) {
-        Ok(r) => (Some(r), None),
+        Ok(r) => (Some(Arc::new(r)), None),
         Err(e) => (None, Some(e)),
     };
+    let _ = recorder_tx.send(recorder.clone());
+    let recorder = recorder.as_deref();
     let info = EngineInfo {
         models: verifier.pipeline.models().to_vec(),
         models_dir: models.dir.clone(),
@@ -266,7 +317,7 @@ fn run(config: WorkerConfig, jobs: Receiver<Job>, events: Sender<Event>, wake: i
     if !send(Event::Ready(Box::new(info))) {
         return;
     }
-    send(Event::Recent(recent(recorder.as_ref())));
+    send(Event::Recent(recent(recorder)));
     // Ends when the UI drops its sender.
     while let Ok(job) = jobs.recv() {
         let event = match job {
@@ -296,15 +347,37 @@ fn run(config: WorkerConfig, jobs: Receiver<Job>, events: Sender<Event>, wake: i
                 target,
                 result: analyse(&mut verifier.pipeline, input, display_side, redact).map(Box::new),
             },
-            Job::Compare(job) => Event::Compared(compare(&mut verifier, *job, recorder.as_ref())),
-            Job::RefreshRecent => Event::Recent(recent(recorder.as_ref())),
+            Job::Compare(job) => Event::Compared {
+                purpose: job.purpose,
+                result: compare(&mut verifier, *job, recorder),
+            },
+            Job::CompareRemote(job, target) => {
+                if let Err(e) = remote_jobs.send((job, target)) {
+                    let (job, _) = e.0;
+                    Event::Compared {
+                        purpose: job.purpose,
+                        result: Err(CompareError::Remote(
+                            "the remote thread is not running".into(),
+                        )),
+                    }
+                } else {
+                    continue;
+                }
+            }
+            Job::RefreshRecent => Event::Recent(recent(recorder)),
         };
-        let was_compare = matches!(event, Event::Compared(Ok(_)));
+        let was_compare = matches!(
+            event,
+            Event::Compared {
+                purpose: Purpose::Decision,
+                result: Ok(_)
+            }
+        );
         if !send(event) {
             return;
         }
         if was_compare {
-            send(Event::Recent(recent(recorder.as_ref())));
+            send(Event::Recent(recent(recorder)));
         }
     }
 }
@@ -442,8 +515,44 @@ fn encode_png(img: &RgbImage) -> Result<Vec<u8>, CompareError> {
     Ok(out)
 }
 
+/// The remote thread: waits for the recorder (opened by the inference thread), then runs remote
+/// comparisons one at a time. Ends when the inference thread drops its sender.
+fn run_remote(
+    recorder: Receiver<SharedRecorder>,
+    jobs: Receiver<(Box<CompareJob>, RemoteTarget)>,
+    events: Sender<Event>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) {
+    let Ok(recorder) = recorder.recv() else {
+        return; // the engine never started: the UI shows the set-up screen
+    };
+    while let Ok((job, target)) = jobs.recv() {
+        let purpose = job.purpose;
+        let result = RemoteVerifier::new(
+            RemoteConfig {
+                base_url: target.base_url,
+                ..RemoteConfig::default()
+            },
+            target.token,
+        )
+        .map_err(|e| CompareError::Engine(e.into()))
+        .and_then(|mut v| compare(&mut v, *job, recorder.as_deref()));
+        let ok = events.send(Event::Compared { purpose, result }).is_ok();
+        wake();
+        if !ok {
+            return;
+        }
+        if purpose == Purpose::Decision {
+            let _ = events.send(Event::Recent(recent(recorder.as_deref())));
+            wake();
+        }
+    }
+}
+
+/// One comparison on either engine; a decision is signed and appended to the audit log (the
+/// record's `station.engine` names the engine: "local" or "remote:<url>").
 fn compare(
-    v: &mut LocalVerifier,
+    v: &mut dyn Verifier,
     job: CompareJob,
     recorder: Option<&Recorder>,
 ) -> Result<Box<CompareDone>, CompareError> {
@@ -461,6 +570,10 @@ fn compare(
     let clicked = job.clicked;
     let outcome = v.compare(request)?;
     let (record, signature_valid) = match recorder {
+        _ if job.purpose != Purpose::Decision => (
+            Err("a cross-check is not a decision: not recorded".to_string()),
+            false,
+        ),
         None => (
             Err("records are off: the station key or audit log could not be opened".to_string()),
             false,

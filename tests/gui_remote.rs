@@ -1,0 +1,274 @@
+//! The station's remote engine, driven through egui_kittest against a real `serve` started
+//! in-process on an ephemeral loopback port (same models as the local engine, so both engines must
+//! give the same scores). Photos come from ../shared/data.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use facestation::app::state::{LastResult, Settings};
+use facestation::app::worker::WorkerConfig;
+use facestation::app::{EngineState, StationApp, StationOptions};
+use facestation::engine::{BearerToken, Decision, PipelineConfig};
+use facestation::record::{AuditLog, StationKey};
+use facestation::server::{self, RunningServer, ServeConfig};
+
+const APFOL: &str = "liveness/live/apfol_video__unspecified__real2_frame";
+const TOKEN: &str = "gui-test-token-4b1d9e7c2a3f5861-do-not-leak";
+
+/// `serve` on 127.0.0.1:0 with its own key and log.
+fn serve(dir: &std::path::Path) -> RunningServer {
+    let log = Arc::new(AuditLog::open(&dir.join("server-audit.jsonl")).expect("log"));
+    let key = Arc::new(StationKey::load_or_create(&dir.join("server-key.pem")).expect("key"));
+    let mut config = ServeConfig::local(common::models(), PipelineConfig::default(), log, key);
+    config.bind = "127.0.0.1:0".into();
+    config.token = Some(BearerToken::new(TOKEN).expect("token"));
+    config.workers = 1;
+    config.queue = 4;
+    server::start(config).expect("serve starts")
+}
+
+fn options(root: &std::path::Path) -> StationOptions {
+    std::fs::create_dir_all(root.join("frames")).expect("mkdir");
+    for f in ["0000", "0011", "0022"] {
+        std::fs::copy(
+            common::data(&format!("{APFOL}{f}.png")),
+            root.join("frames").join(format!("{f}.png")),
+        )
+        .expect("copy");
+    }
+    StationOptions {
+        worker: WorkerConfig {
+            models: Some(common::shared().join("models")),
+            log: Some(root.join("audit.jsonl")),
+            key: Some(root.join("station-key.pem")),
+        },
+        camera_file: Some(root.join("frames")),
+        camera_fps: 30.0,
+        gallery: Vec::new(),
+        no_webcam: true,
+        fresh_settings: true,
+        redact: false,
+    }
+}
+
+fn wait_until(
+    h: &mut Harness<'static, StationApp>,
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&StationApp) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        if start.elapsed() > timeout {
+            let a = h.state();
+            let ready = matches!(a.engine, EngineState::Ready(_));
+            panic!(
+                "timed out waiting for {what} (engine ready: {ready}, compare blocked by {:?}, running {}, result {})",
+                a.compare_blocker(),
+                a.compare_running(),
+                a.last.is_some()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Replaces the text of the text field labelled `label` (`role` TextInput or PasswordInput).
+fn set_field(h: &mut Harness<'static, StationApp>, role: Role, label: &str, text: &str) {
+    h.get_by_role_and_label(role, label).focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.step();
+    // Leave the field, so that keyboard shortcuts work again.
+    h.key_press(egui::Key::Escape);
+    h.step();
+}
+
+fn compare_remote(h: &mut Harness<'static, StationApp>) {
+    h.state_mut().last = None;
+    h.get_by_role_and_label(Role::Button, "Compare").click();
+    h.step();
+    wait_until(h, "remote compare", Duration::from_secs(60), |a| {
+        a.last.is_some() && !a.compare_running()
+    });
+    h.step();
+}
+
+/// Settings as eframe would persist them, through the app's own `save`.
+#[derive(Default)]
+struct MemStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn remote_engine_decides_records_and_cross_checks_against_serve() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root: PathBuf = tmp.path().to_path_buf();
+    let server = serve(&root);
+    let url = server.base_url();
+    let options = options(&root);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_eframe(move |cc| {
+            StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default())
+        });
+    wait_until(&mut h, "models", Duration::from_secs(60), |a| a.is_ready());
+    wait_until(&mut h, "a camera frame", Duration::from_secs(20), |a| {
+        a.preview.shown_seq.is_some()
+    });
+
+    // Probe from the file camera, one gallery image of the same person.
+    h.key_press(egui::Key::Space);
+    h.step();
+    wait_until(&mut h, "probe analysis", Duration::from_secs(20), |a| {
+        a.probe.as_ref().is_some_and(|p| p.analysis.is_some())
+    });
+    h.state_mut()
+        .add_gallery_files(&[common::data(&format!("{APFOL}0135.png"))]);
+    wait_until(&mut h, "gallery analysis", Duration::from_secs(20), |a| {
+        a.gallery.iter().all(|g| g.analysis.is_some())
+    });
+
+    // Remote engine, this server, its token: typed into the panel's fields.
+    h.get_by_label("Remote").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        h.get_by_role_and_label(Role::TextInput, "remote URL")
+            .value()
+            .as_deref(),
+        Some("https://api.verifik.co"),
+        "the default base URL"
+    );
+    set_field(&mut h, Role::TextInput, "remote URL", &url);
+    set_field(&mut h, Role::PasswordInput, "API token", TOKEN);
+    assert_eq!(h.state().settings.remote_url, url);
+    assert_eq!(h.state().remote_token, TOKEN);
+
+    compare_remote(&mut h);
+    let (score, record) = {
+        let Some(LastResult::Done { done, .. }) = &h.state().last else {
+            let Some(LastResult::Failed(msg, _)) = &h.state().last else {
+                unreachable!()
+            };
+            panic!("remote compare failed: {msg}");
+        };
+        assert_eq!(done.outcome.decision, Decision::Match);
+        assert!(done.signature_valid);
+        let record = done.record.clone().expect("signed record");
+        (done.outcome.score, record)
+    };
+    facestation::record::verify_record(&record).expect("the shown record verifies");
+    let engine = record["station"]["engine"]
+        .as_str()
+        .expect("station.engine");
+    assert!(engine.starts_with("remote:"), "engine {engine}");
+    h.get_by_label("MATCH");
+    h.get_by_label_contains(&format!("score {score:.3}"));
+    h.get_by_label_contains("engine: remote:");
+    h.get_by_label("signature valid");
+    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
+    assert_eq!(log.lines().count(), 1, "the remote decision is logged");
+    assert!(log.contains(record["id"].as_str().expect("id")));
+
+    // Cross-check: both engines, the same scores (the server runs the same models).
+    h.get_by_role_and_label(Role::Button, "Cross-check").click();
+    h.step();
+    wait_until(&mut h, "cross-check", Duration::from_secs(60), |a| {
+        a.cross.as_ref().is_some_and(|c| !c.running())
+    });
+    h.step();
+    let (local, remote) = {
+        let cross = h.state().cross.as_ref().expect("cross-check");
+        let local = cross
+            .local
+            .as_ref()
+            .expect("local")
+            .as_ref()
+            .expect("local ok");
+        let remote = cross
+            .remote
+            .as_ref()
+            .expect("remote")
+            .as_ref()
+            .expect("remote ok");
+        assert!(!cross.disagree());
+        (
+            local.outcome.gallery[0].score.expect("local score"),
+            remote.outcome.gallery[0].score.expect("remote score"),
+        )
+    };
+    assert!(
+        (local - remote).abs() < 1e-6,
+        "local {local} remote {remote}"
+    );
+    assert!(
+        (local - score).abs() < 1e-6,
+        "cross-check {local} decision {score}"
+    );
+    h.get_by_label(&format!("local {local:.3}"));
+    h.get_by_label(&format!("remote {remote:.3}"));
+    h.get_by_label("local MATCH");
+    h.get_by_label("remote MATCH");
+    h.get_by_label("The engines agree.");
+    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
+    assert_eq!(log.lines().count(), 1, "a cross-check is not logged");
+
+    // A wrong token: the token error, in the panel.
+    set_field(&mut h, Role::PasswordInput, "API token", "not-the-token");
+    compare_remote(&mut h);
+    let Some(LastResult::Failed(msg, _)) = &h.state().last else {
+        panic!("a wrong token must fail");
+    };
+    assert!(msg.contains("refused the API token"), "{msg}");
+    h.get_by_label("ERROR");
+    h.get_by_label_contains("refused the API token");
+
+    // Nothing listening: the connection error, in the panel.
+    server.shutdown().expect("clean shutdown");
+    set_field(&mut h, Role::PasswordInput, "API token", TOKEN);
+    compare_remote(&mut h);
+    let Some(LastResult::Failed(msg, _)) = &h.state().last else {
+        panic!("a stopped server must fail");
+    };
+    assert!(msg.contains("connection refused"), "{msg}");
+    h.get_by_label_contains("connection refused");
+
+    // The token is nowhere on disk: not in the persisted settings, egui's persisted memory, nor
+    // the audit log.
+    let mut storage = MemStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let stored: String = storage.0.values().cloned().collect();
+    assert!(stored.contains(&url), "the URL is persisted");
+    assert!(!stored.contains(TOKEN));
+    let settings = serde_json::to_string(&h.state().settings).expect("settings json");
+    assert!(!settings.contains(TOKEN));
+    let memory = h.ctx.memory(|m| ron::to_string(m)).expect("memory ron");
+    assert!(!memory.contains(TOKEN));
+    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
+    assert!(!log.contains(TOKEN));
+}
