@@ -267,7 +267,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     assert!(!stored.contains(TOKEN));
     let settings = serde_json::to_string(&h.state().settings).expect("settings json");
     assert!(!settings.contains(TOKEN));
-    let memory = h.ctx.memory(|m| ron::to_string(m)).expect("memory ron");
+    let memory = h.ctx.memory(ron::to_string).expect("memory ron");
     assert!(!memory.contains(TOKEN));
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
     assert!(!log.contains(TOKEN));

@@ -63,7 +63,7 @@ pub enum Job {
     },
     /// One comparison on the local engine (the request is built here: encoding a camera frame is work).
     Compare(Box<CompareJob>),
-    /// One comparison on a remote service (handed to the remote thread).
+    /// One comparison on a remote service (sent to the remote thread, not the inference one).
     CompareRemote(Box<CompareJob>, RemoteTarget),
     /// Re-read the recent records of the audit log.
     RefreshRecent,
@@ -195,6 +195,7 @@ pub enum Event {
 /// The UI's end of the worker.
 pub struct WorkerHandle {
     jobs: Sender<Job>,
+    remote: Sender<(Box<CompareJob>, RemoteTarget)>,
     pub events: Receiver<Event>,
 }
 
@@ -213,7 +214,7 @@ impl WorkerHandle {
             .spawn(move || run_remote(recorder_rx, remote_rx, remote_ev, remote_wake));
         let spawned = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || run(config, job_rx, ev_tx, wake, remote_jobs, recorder_tx));
+            .spawn(move || run(config, job_rx, ev_tx, wake, recorder_tx));
         if let Err(e) = spawned {
             let (tx, rx) = channel();
             let _ = tx.send(Event::SetupFailed(SetupProblem {
@@ -221,14 +222,26 @@ impl WorkerHandle {
                 detail: e.to_string(),
                 fix: "Restart the station.".into(),
             }));
-            return Self { jobs, events: rx };
+            return Self {
+                jobs,
+                remote: remote_jobs,
+                events: rx,
+            };
         }
-        Self { jobs, events }
+        Self {
+            jobs,
+            remote: remote_jobs,
+            events,
+        }
     }
 
-    /// Queues a job; false if the worker is gone.
+    /// Queues a job (remote comparisons straight to the remote thread, so that a busy local
+    /// engine never delays them); false if the thread is gone.
     pub fn send(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
+        match job {
+            Job::CompareRemote(job, target) => self.remote.send((job, target)).is_ok(),
+            other => self.jobs.send(other).is_ok(),
+        }
     }
 }
 
@@ -276,7 +289,6 @@ fn run(
     jobs: Receiver<Job>,
     events: Sender<Event>,
     wake: Arc<dyn Fn() + Send + Sync>,
-    remote_jobs: Sender<(Box<CompareJob>, RemoteTarget)>,
     recorder_tx: Sender<SharedRecorder>,
 ) {
     let send = |e: Event| {
@@ -351,19 +363,11 @@ fn run(
                 purpose: job.purpose,
                 result: compare(&mut verifier, *job, recorder),
             },
-            Job::CompareRemote(job, target) => {
-                if let Err(e) = remote_jobs.send((job, target)) {
-                    let (job, _) = e.0;
-                    Event::Compared {
-                        purpose: job.purpose,
-                        result: Err(CompareError::Remote(
-                            "the remote thread is not running".into(),
-                        )),
-                    }
-                } else {
-                    continue;
-                }
-            }
+            // Routed to the remote thread by `WorkerHandle::send`; never queued here.
+            Job::CompareRemote(job, _) => Event::Compared {
+                purpose: job.purpose,
+                result: Err(CompareError::Remote("misrouted remote job".into())),
+            },
             Job::RefreshRecent => Event::Recent(recent(recorder)),
         };
         let was_compare = matches!(
