@@ -400,7 +400,9 @@ fn ui_keeps_drawing_while_a_compare_runs() {
 /// Snapshot states share fixed paths (so the status bar reads the same) and one camera frame;
 /// photos are pixelated: the test photos must not be published.
 fn snapshot_env() -> (PathBuf, StationOptions) {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gui-snapshots");
+    // A fixed place, not under the checkout: the paths are drawn in the snapshots, and a path that
+    // depends on where the repository lives would shift the layout between machines.
+    let root = std::env::temp_dir().join("facestation-gui-snapshots");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("frames")).expect("mkdir");
     std::fs::copy(
