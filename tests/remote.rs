@@ -157,7 +157,6 @@ fn remote_decisions_equal_the_local_engine() {
             &far,
             &RecordOptions {
                 client: client_key.key_id(),
-                kind: "compare".into(),
                 ..RecordOptions::default()
             },
         );

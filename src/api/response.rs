@@ -17,8 +17,6 @@ pub struct RecordOptions {
     pub images: Option<(Vec<u8>, Vec<Vec<u8>>)>,
     /// Verifik's `client`: here the station's key id.
     pub client: String,
-    /// "compare" or "compare-live".
-    pub kind: String,
     /// When the comparison started.
     pub compared_at: Option<OffsetDateTime>,
 }
@@ -89,10 +87,11 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
                 .collect(),
         ),
     };
-    let kind = if options.kind.is_empty() {
-        "compare"
+    // Verifik's two endpoints: a decision that checked liveness is a `compare-live`.
+    let kind = if outcome.liveness.is_some() {
+        "compare-live"
     } else {
-        options.kind.as_str()
+        "compare"
     };
     let mut data = json!({
         "__v": 0,

@@ -589,12 +589,6 @@ fn compare(
                     embed_images: false,
                     images: None,
                     client: r.key.key_id(),
-                    kind: if request.liveness_min_score.is_some() {
-                        "compare-live"
-                    } else {
-                        "compare"
-                    }
-                    .into(),
                     compared_at: Some(started),
                 },
             );

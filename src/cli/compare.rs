@@ -130,12 +130,6 @@ fn run_inner(common: &Common, args: CompareArgs) -> Result<ExitCode, CliError> {
                 .embed_images
                 .then(|| (request.probe.clone(), request.gallery.clone())),
             client: key.key_id(),
-            kind: if request.liveness_min_score.is_some() {
-                "compare-live"
-            } else {
-                "compare"
-            }
-            .into(),
             compared_at: Some(started),
         },
     );

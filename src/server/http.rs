@@ -236,8 +236,7 @@ async fn compare_endpoint(
         // Verifik's plain compare has no liveness check; compare-live is the endpoint for that.
         request.liveness_min_score = None;
     }
-    let kind = if live { "compare-live" } else { "compare" };
-    dispatch(state, Task::Compare { request, kind }).await
+    dispatch(state, Task::Compare { request }).await
 }
 
 async fn liveness(

@@ -26,15 +26,8 @@ pub type VerifierFactory =
 /// What a worker is asked to do.
 #[derive(Debug)]
 pub enum Task {
-    /// `kind` is "compare" or "compare-live" (the record's `data.type`).
-    Compare {
-        request: ValidRequest,
-        kind: &'static str,
-    },
-    Liveness {
-        image: Vec<u8>,
-        min_score: f64,
-    },
+    Compare { request: ValidRequest },
+    Liveness { image: Vec<u8>, min_score: f64 },
 }
 
 /// The answer: the signed record as written to the log, or a Verifik-style error.
@@ -211,7 +204,7 @@ fn work(
 
 fn run(verifier: &mut dyn Verifier, task: Task, ledger: &Ledger) -> Reply {
     let record = match task {
-        Task::Compare { request, kind } => {
+        Task::Compare { request } => {
             let started = time::OffsetDateTime::now_utc();
             let outcome = verifier
                 .compare(&request)
@@ -222,7 +215,6 @@ fn run(verifier: &mut dyn Verifier, task: Task, ledger: &Ledger) -> Reply {
                     embed_images: false,
                     images: None,
                     client: ledger.key.key_id(),
-                    kind: kind.into(),
                     compared_at: Some(started),
                 },
             )
