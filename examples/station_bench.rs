@@ -65,9 +65,12 @@ fn main() {
         shared().join("data/liveness/live/apfol_video__unspecified__real2_frame0135.png");
     let options = StationOptions {
         worker: WorkerConfig {
-            models: None,
-            log: Some(tmp.path().join("audit.jsonl")),
-            key: Some(tmp.path().join("key.pem")),
+            paths: facestation::paths::StationPaths {
+                models: None,
+                log: Some(tmp.path().join("audit.jsonl")),
+                key: Some(tmp.path().join("key.pem")),
+            },
+            stamper: None,
         },
         camera_file: Some(frames),
         camera_fps: 60.0,

@@ -1,13 +1,19 @@
 //! FaceStation: face verification with local ONNX Runtime inference or Verifik's remote API.
-//! See DESIGN.md for the map of modules.
+//!
+//! The module graph is one-way (checked by `tests/integration/layering.rs`):
+//! `digest, paths, api, vision, runtime` <- `engine` <- `record` <- `station` <- `server, cli, app`
+//! (`camera` and `eval` sit beside, used by `app` and `cli`).
 
 pub mod api;
 pub mod app;
 pub mod camera;
 pub mod cli;
+pub mod digest;
 pub mod engine;
 pub mod eval;
+pub mod paths;
 pub mod record;
 pub mod runtime;
 pub mod server;
+pub mod station;
 pub mod vision;

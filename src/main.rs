@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use facestation::cli::{self, CliError, Common};
+use facestation::cli::{self, CliError};
+use facestation::paths::StationPaths;
 
 #[derive(Parser)]
 #[command(
@@ -71,26 +72,30 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // The PyPI build of ONNX Runtime writes a device id and a telemetry queue under the user's
+    // cache folder unless this is set before it starts (`with_telemetry(false)` comes too late).
+    // A station that promises local, private inference must not do that. Set while the process
+    // is still single-threaded.
+    std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
     let args = Args::parse();
-    let common = Common {
+    let paths = StationPaths {
         models: args.models.clone(),
         log: args.log.clone(),
         key: args.key.clone(),
     };
     let result = match args.command {
-        Some(Command::Compare(a)) => cli::compare::run(&common, a),
-        Some(Command::Liveness(a)) => cli::liveness::run(&common, a),
-        Some(Command::Eval(a)) => cli::eval::run(&common, a),
-        Some(Command::Bench(a)) => cli::bench::run(&common, a),
-        Some(Command::Serve(a)) => cli::serve::run(&common, a),
+        Some(Command::Compare(a)) => cli::compare::run(&paths, a),
+        Some(Command::Liveness(a)) => cli::liveness::run(&paths, a),
+        Some(Command::Eval(a)) => cli::eval::run(&paths, a),
+        Some(Command::Bench(a)) => cli::bench::run(&paths, a),
+        Some(Command::Serve(a)) => cli::serve::run(&paths, a),
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
-                models: args.models,
-                log: args.log,
-                key: args.key,
+                paths,
+                stamper: None,
             },
             camera_file: args.camera_file,
             camera_fps: args.camera_fps,

@@ -134,7 +134,7 @@ impl VerifiedModels {
         // The session is built from the very bytes whose hash is checked here, so a file swapped
         // after `verify` cannot slip in.
         let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
-        let digest = hex::encode(Sha256::digest(&bytes));
+        let digest = crate::digest::sha256_hex(&bytes);
         if !digest.eq_ignore_ascii_case(&entry.sha256) {
             return Err(RuntimeError::ModelFiles {
                 dir: self.dir.clone(),
@@ -235,7 +235,29 @@ pub fn ort_library_candidates() -> Vec<PathBuf> {
     c
 }
 
-static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
+/// Why ONNX Runtime could not start, kept typed (not as a string) so that a path holding `:`
+/// is reported as it is.
+#[derive(Debug, Clone)]
+enum OrtInitFailure {
+    Missing { searched: String },
+    Load { path: PathBuf, reason: String },
+}
+
+impl From<&OrtInitFailure> for RuntimeError {
+    fn from(f: &OrtInitFailure) -> Self {
+        match f {
+            OrtInitFailure::Missing { searched } => RuntimeError::OrtLibraryMissing {
+                searched: searched.clone(),
+            },
+            OrtInitFailure::Load { path, reason } => RuntimeError::OrtLoad {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
+static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), OrtInitFailure>> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process and returns its environment.
 pub fn ort_environment() -> Result<&'static Environment, RuntimeError> {
@@ -251,31 +273,22 @@ fn ort_init() -> Result<&'static (Environment, PathBuf), RuntimeError> {
     let result = ENVIRONMENT.get_or_init(|| {
         let candidates = ort_library_candidates();
         let Some(path) = candidates.iter().find(|p| p.is_file()) else {
-            return Err(format!("missing:{}", join_paths(&candidates)));
+            return Err(OrtInitFailure::Missing {
+                searched: join_paths(&candidates),
+            });
         };
-        let builder = ort::init_from(path).map_err(|e| format!("load:{}:{e}", path.display()))?;
-        let env = builder
+        let load = |e: &dyn std::fmt::Display| OrtInitFailure::Load {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let env = ort::init_from(path)
+            .map_err(|e| load(&e))?
             .with_name("facestation")
             .build()
-            .map_err(|e| format!("load:{}:{e}", path.display()))?;
+            .map_err(|e| load(&e))?;
         Ok((env, path.clone()))
     });
-    match result {
-        Ok(v) => Ok(v),
-        Err(msg) => Err(match msg.split_once(':') {
-            Some(("missing", searched)) => RuntimeError::OrtLibraryMissing {
-                searched: searched.to_string(),
-            },
-            _ => {
-                let rest = msg.strip_prefix("load:").unwrap_or(msg);
-                let (path, reason) = rest.split_once(':').unwrap_or((rest, ""));
-                RuntimeError::OrtLoad {
-                    path: PathBuf::from(path),
-                    reason: reason.to_string(),
-                }
-            }
-        }),
-    }
+    result.as_ref().map_err(RuntimeError::from)
 }
 
 #[cfg(test)]

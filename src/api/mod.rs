@@ -1,12 +1,13 @@
-//! Verifik wire types (request, response, error) shared by the CLI, the GUI, the server and the
-//! remote client, and the validation of incoming requests.
+//! Verifik wire types (request, error, bearer token) shared by the CLI, the GUI, the server and
+//! the remote client, and the validation of incoming requests. A leaf: it imports no other module
+//! of the crate (`tests/integration/layering.rs` checks that).
 
-pub mod response;
+pub mod auth;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-pub use response::{build_liveness_record, build_record, RecordOptions};
+pub use auth::{BearerToken, TokenError};
 
 /// Most gallery images one request may carry.
 pub const MAX_GALLERY: usize = 10;
@@ -98,6 +99,35 @@ pub struct LivenessRequest {
     pub liveness_min_score: Option<f64>,
 }
 
+/// A liveness request that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidLiveness {
+    pub os: Os,
+    pub image: Vec<u8>,
+    pub min_score: f64,
+}
+
+impl LivenessRequest {
+    /// Checks every field and decodes the image; `default_min_score` applies when the request
+    /// gives no `liveness_min_score`.
+    pub fn validate(&self, default_min_score: f64) -> Result<ValidLiveness, ApiError> {
+        let os = match &self.os {
+            Some(s) => Os::parse(s)?,
+            None => Os::Desktop,
+        };
+        let min_score = check_unit(
+            "liveness_min_score",
+            self.liveness_min_score.unwrap_or(default_min_score),
+        )?;
+        let image = decode_base64_image(&self.image, "image")?;
+        Ok(ValidLiveness {
+            os,
+            image,
+            min_score,
+        })
+    }
+}
+
 /// A request that passed validation: images decoded from base64 (not yet from their format).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidRequest {
@@ -119,17 +149,7 @@ impl ValidRequest {
         gallery: Vec<Vec<u8>>,
         search_mode: SearchMode,
     ) -> Result<Self, ApiError> {
-        if gallery.is_empty() {
-            return Err(ApiError::invalid(
-                "the gallery is empty: give at least one image",
-            ));
-        }
-        if gallery.len() > MAX_GALLERY {
-            return Err(ApiError::invalid(format!(
-                "the gallery has {} images; at most {MAX_GALLERY} are allowed",
-                gallery.len()
-            )));
-        }
+        check_gallery_size(gallery.len())?;
         Ok(Self {
             os: Os::Desktop,
             probe,
@@ -165,17 +185,7 @@ impl CompareRequest {
             }
         };
         let probe = decode_base64_image(probe, "probe")?;
-        if self.gallery.is_empty() {
-            return Err(ApiError::invalid(
-                "the gallery is empty: give at least one image",
-            ));
-        }
-        if self.gallery.len() > MAX_GALLERY {
-            return Err(ApiError::invalid(format!(
-                "the gallery has {} images; at most {MAX_GALLERY} are allowed",
-                self.gallery.len()
-            )));
-        }
+        check_gallery_size(self.gallery.len())?;
         let gallery = self
             .gallery
             .iter()
@@ -205,6 +215,20 @@ impl CompareRequest {
             largest_probe_face: false,
         })
     }
+}
+
+fn check_gallery_size(n: usize) -> Result<(), ApiError> {
+    if n == 0 {
+        return Err(ApiError::invalid(
+            "the gallery is empty: give at least one image",
+        ));
+    }
+    if n > MAX_GALLERY {
+        return Err(ApiError::invalid(format!(
+            "the gallery has {n} images; at most {MAX_GALLERY} are allowed"
+        )));
+    }
+    Ok(())
 }
 
 fn check_unit(name: &str, v: f64) -> Result<f64, ApiError> {
@@ -271,30 +295,6 @@ impl ApiError {
     }
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.message, "code": self.code, "status": self.status })
-    }
-}
-
-impl ApiError {
-    /// The HTTP-style error for an engine failure (the server and `--json` output share it).
-    pub fn from_engine(e: &crate::engine::EngineError) -> Self {
-        use crate::engine::EngineError as E;
-        use crate::vision::DecodeError as D;
-        match e {
-            E::Api(a) => a.clone(),
-            E::Decode {
-                source: D::TooManyBytes { .. } | D::TooManyPixels { .. },
-                ..
-            } => Self::new(413, "image_too_large", e.to_string()),
-            E::Decode {
-                source: D::UnknownFormat | D::UnsupportedFormat { .. },
-                ..
-            } => Self::new(415, "unsupported_image", e.to_string()),
-            E::Decode { .. } => Self::new(400, "invalid_image", e.to_string()),
-            E::NoFace(_) => Self::new(422, "no_face", e.to_string()),
-            E::SeveralFaces { .. } => Self::new(422, "several_faces", e.to_string()),
-            E::Remote(r) => Self::new(502, "remote_error", r.to_string()),
-            E::Vision(_) | E::Runtime(_) => Self::new(500, "engine_error", e.to_string()),
-        }
     }
 }
 

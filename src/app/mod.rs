@@ -34,7 +34,8 @@ use state::{
     ProbeOrigin, ProbeView, ShownRecord,
 };
 use worker::{
-    CompareJob, Event, Input, Job, Purpose, RemoteTarget, Target, WorkerConfig, WorkerHandle,
+    CompareJob, Event, Input, Job, Purpose, RecorderInfo, RemoteTarget, Target, WorkerConfig,
+    WorkerHandle,
 };
 
 /// eframe storage key of [`Settings`].
@@ -92,6 +93,8 @@ pub struct StationApp {
     pub settings: Settings,
     pub options: StationOptions,
     pub engine: EngineState,
+    /// The station key and audit log (opened at start-up, whether or not the models load).
+    pub recorder: Option<RecorderInfo>,
     worker: WorkerHandle,
     ctx: egui::Context,
     pub camera: Option<CameraThread>,
@@ -134,16 +137,15 @@ enum DialogResult {
 impl StationApp {
     /// Restores settings, starts the worker (which loads the models) and the camera.
     pub fn new(cc: &eframe::CreationContext<'_>, options: StationOptions) -> Self {
-        let mut settings = if options.fresh_settings {
+        let settings = if options.fresh_settings {
             Settings::default()
         } else {
             cc.storage
                 .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
                 .unwrap_or_default()
         };
-        if options.redact {
-            settings.redact = true;
-        }
+        // `--redact` is a property of this run (StationOptions), never a persisted setting: one
+        // screenshot run must not pixelate every later run.
         Self::with_settings(cc.egui_ctx.clone(), options, settings)
     }
 
@@ -154,6 +156,7 @@ impl StationApp {
         let mut app = Self {
             settings,
             engine: EngineState::Loading,
+            recorder: None,
             worker,
             ctx,
             camera: None,
@@ -292,8 +295,13 @@ impl StationApp {
             }
             _ => {}
         }
-        if !self.gallery.iter().any(|g| g.is_usable()) {
+        let usable = self.gallery.iter().filter(|g| g.is_usable()).count();
+        if usable == 0 {
             return Some("add a readable gallery image");
+        }
+        if usable > crate::api::MAX_GALLERY {
+            // Never drop usable images silently: the operator chooses which to remove.
+            return Some("too many usable gallery images (at most 10): remove some");
         }
         None
     }
@@ -303,6 +311,7 @@ impl StationApp {
     fn drain_events(&mut self, ctx: &egui::Context) {
         while let Ok(ev) = self.worker.events.try_recv() {
             match ev {
+                Event::Recorder(info) => self.recorder = Some(info),
                 Event::Ready(info) => self.engine = EngineState::Ready(info),
                 Event::SetupFailed(p) => self.engine = EngineState::Failed(p),
                 Event::Detected {
@@ -437,7 +446,7 @@ impl StationApp {
             return;
         }
         let (w, h) = frame.image.dimensions();
-        let image = if self.settings.redact {
+        let image = if self.options.redact {
             let p = worker::pixelate(&frame.image);
             egui::ColorImage::from_rgb([w as usize, h as usize], p.as_raw())
         } else {
@@ -596,7 +605,7 @@ impl StationApp {
             target: Target::Probe(id),
             input: Input::Frame(frame.image),
             display_side: PROBE_SIDE,
-            redact: self.settings.redact,
+            redact: self.options.redact,
         });
     }
 
@@ -623,7 +632,7 @@ impl StationApp {
             target: Target::Probe(id),
             input: Input::Bytes(bytes),
             display_side: PROBE_SIDE,
-            redact: self.settings.redact,
+            redact: self.options.redact,
         });
     }
 
@@ -644,7 +653,7 @@ impl StationApp {
                         target: Target::Gallery(id),
                         input: Input::Bytes(bytes.clone()),
                         display_side: THUMB_SIDE,
-                        redact: self.settings.redact,
+                        redact: self.options.redact,
                     });
                     self.gallery.push(GalleryItem {
                         id,
@@ -712,14 +721,17 @@ impl StationApp {
             .gallery
             .iter()
             .filter(|g| g.is_usable())
-            .take(crate::api::MAX_GALLERY)
             .map(|g| g.bytes.clone())
             .collect();
         Some(CompareJob {
             probe: input,
             gallery,
             mode: self.settings.mode,
-            compare_min_score: self.settings.compare_threshold,
+            // At the mode's default the engine states its own basis (the record then says what
+            // the threshold rests on); only a moved slider is an operator's threshold.
+            compare_min_score: (self.settings.compare_threshold
+                != default_threshold(self.settings.mode))
+            .then_some(self.settings.compare_threshold),
             liveness_min_score: self
                 .settings
                 .check_liveness
@@ -731,13 +743,11 @@ impl StationApp {
 
     /// The remote service and token, or why they cannot be used (worded for the operator).
     fn remote_target(&self) -> Result<RemoteTarget, String> {
-        use crate::engine::RemoteError;
-        let token = crate::engine::BearerToken::new(&self.remote_token).map_err(|e| match e {
-            RemoteError::NoToken => {
-                "no API token: enter the bearer token from Verifik's dashboard \
+        use crate::api::TokenError;
+        let token = crate::api::BearerToken::new(&self.remote_token).map_err(|e| match e {
+            TokenError::Empty => "no API token: enter the bearer token from Verifik's dashboard \
                 (or the FaceStation server's token) in the token field"
-                    .to_string()
-            }
+                .to_string(),
             other => other.to_string(),
         })?;
         Ok(RemoteTarget {
@@ -759,17 +769,17 @@ impl StationApp {
         let Some(job) = self.compare_job(Purpose::Decision, clicked) else {
             return;
         };
-        let job = match self.settings.engine {
-            EngineChoice::Local => Job::Compare(Box::new(job)),
+        let sent = match self.settings.engine {
+            EngineChoice::Local => self.worker.send(Job::Compare(Box::new(job))),
             EngineChoice::Remote => match self.remote_target() {
-                Ok(target) => Job::CompareRemote(Box::new(job), target),
+                Ok(target) => self.worker.compare_remote(job, target),
                 Err(why) => {
                     self.last = Some(LastResult::Failed(why, None));
                     return;
                 }
             },
         };
-        if self.worker.send(job) {
+        if sent {
             self.compare_started = Some(clicked);
         }
     }
@@ -791,10 +801,7 @@ impl StationApp {
         };
         match self.remote_target() {
             Ok(target) => {
-                if !self
-                    .worker
-                    .send(Job::CompareRemote(Box::new(remote_job), target))
-                {
+                if !self.worker.compare_remote(remote_job, target) {
                     cross.remote = Some(Err("the engine has stopped".into()));
                 }
             }

@@ -30,8 +30,6 @@ pub struct Settings {
     /// Camera index and requested resolution (webcam only).
     pub camera_index: u32,
     pub camera_resolution: (u32, u32),
-    /// Pixelate photos on screen (privacy screen; also used for published screenshots).
-    pub redact: bool,
     /// Which engine decides.
     pub engine: EngineChoice,
     /// Base URL of the remote Verifik-compatible API. (Its token is never stored: see
@@ -58,7 +56,6 @@ impl Default for Settings {
             last_gallery_dir: None,
             camera_index: 0,
             camera_resolution: (640, 480),
-            redact: false,
             engine: EngineChoice::Local,
             remote_url: crate::engine::remote::DEFAULT_BASE_URL.into(),
         }

@@ -3,6 +3,7 @@
 use eframe::egui::{self, RichText};
 
 use super::state::EngineState;
+use super::worker::RecorderInfo;
 use super::StationApp;
 use crate::camera::CameraState;
 
@@ -36,22 +37,24 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
                     ui.label(format!("ONNX Runtime {}", info.ort_version))
                         .on_hover_text(&info.ort_path);
                     ui.separator();
-                    match (&info.log_path, &info.record_problem) {
-                        (Some(p), _) => {
-                            ui.label(format!("log {}", p.display()));
-                        }
-                        (None, Some(e)) => {
-                            ui.colored_label(
-                                super::compare_panel::RED,
-                                format!("records off: {e}"),
-                            );
-                        }
-                        _ => {}
-                    }
                 }
                 EngineState::Failed(p) => {
                     ui.label(&p.what);
                 }
+            }
+            ui.separator();
+            match &app.recorder {
+                Some(RecorderInfo {
+                    log_path: Some(p), ..
+                }) => {
+                    ui.label(format!("log {}", p.display()));
+                }
+                Some(RecorderInfo {
+                    problem: Some(e), ..
+                }) => {
+                    ui.colored_label(super::compare_panel::RED, format!("records off: {e}"));
+                }
+                _ => {}
             }
             ui.separator();
             let cam = match app.camera_state() {

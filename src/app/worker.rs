@@ -15,25 +15,36 @@ use eframe::egui::ColorImage;
 use image::RgbImage;
 use serde_json::Value;
 
-use crate::api::{build_record, RecordOptions, SearchMode, ValidRequest};
+use crate::api::{BearerToken, SearchMode, ValidRequest};
 use crate::engine::{
-    BearerToken, CompareOutcome, EngineError, FacePolicy, ImageRole, LocalVerifier, ModelRef,
-    Pipeline, PipelineConfig, RemoteConfig, RemoteVerifier, Verifier,
+    CompareOutcome, EngineError, FacePolicy, ImageRole, LocalVerifier, ModelRef, Pipeline,
+    PipelineConfig, RemoteConfig, RemoteVerifier, Verifier,
 };
-use crate::record::{read_recent, verify_record, AuditLog, StationKey};
+use crate::paths::StationPaths;
+use crate::record::{verify_record, Recorder, Stamper};
 use crate::runtime::{RuntimeError, VerifiedModels, ORT_VERSION};
+use crate::station::{decide, DecideError, DecideOptions};
 use crate::vision::quality::{hints, QualityHint};
 use crate::vision::Face;
 
 /// How many audit-log records the record panel lists.
 pub const RECENT_RECORDS: usize = 20;
 
-/// Where the worker finds its models, key and log (the CLI's global options).
-#[derive(Debug, Clone, Default)]
+/// Where the worker finds its models, key and log, and (for tests and reproducible
+/// screenshots) the clock and ids of its records.
+#[derive(Clone, Default)]
 pub struct WorkerConfig {
-    pub models: Option<PathBuf>,
-    pub log: Option<PathBuf>,
-    pub key: Option<PathBuf>,
+    pub paths: StationPaths,
+    pub stamper: Option<Arc<dyn Stamper>>,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("paths", &self.paths)
+            .field("stamper", &self.stamper.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 /// What an image to analyse is.
@@ -63,8 +74,6 @@ pub enum Job {
     },
     /// One comparison on the local engine (the request is built here: encoding a camera frame is work).
     Compare(Box<CompareJob>),
-    /// One comparison on a remote service (sent to the remote thread, not the inference one).
-    CompareRemote(Box<CompareJob>, RemoteTarget),
     /// Re-read the recent records of the audit log.
     RefreshRecent,
 }
@@ -74,7 +83,8 @@ pub struct CompareJob {
     pub probe: Input,
     pub gallery: Vec<Arc<Vec<u8>>>,
     pub mode: SearchMode,
-    pub compare_min_score: f64,
+    /// `None`: the engine's default threshold for the mode (and its stated basis).
+    pub compare_min_score: Option<f64>,
     pub liveness_min_score: Option<f64>,
     /// When the operator asked (for the click-to-result latency).
     pub clicked: Instant,
@@ -106,11 +116,17 @@ pub struct EngineInfo {
     pub models_dir: PathBuf,
     pub ort_version: &'static str,
     pub ort_path: String,
+    pub load_ms: f64,
+}
+
+/// The station key and audit log, opened at start-up independently of the models (so remote
+/// mode works without local models).
+#[derive(Debug, Clone)]
+pub struct RecorderInfo {
     pub log_path: Option<PathBuf>,
     pub key_id: Option<String>,
     /// Why records cannot be signed or logged, when they cannot.
-    pub record_problem: Option<String>,
-    pub load_ms: f64,
+    pub problem: Option<String>,
 }
 
 /// Why the engine could not start, worded for the operator, with the fix.
@@ -168,11 +184,13 @@ pub enum CompareError {
     Engine(#[from] EngineError),
     #[error("could not encode the camera frame: {0}")]
     Encode(String),
-    #[error("{0}")]
-    Remote(String),
+    /// No decision without a record: the key or log could not be opened, or the append failed.
+    #[error("not decided: {0}")]
+    NotRecorded(String),
 }
 
 pub enum Event {
+    Recorder(RecorderInfo),
     Ready(Box<EngineInfo>),
     SetupFailed(SetupProblem),
     Detected {
@@ -206,15 +224,18 @@ impl WorkerHandle {
         let (ev_tx, events) = channel();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
         let (remote_jobs, remote_rx) = channel();
-        let (recorder_tx, recorder_rx) = channel();
-        let (remote_ev, remote_wake) = (ev_tx.clone(), wake.clone());
+        let (recorder, info) = open_recorder(&config);
+        let _ = ev_tx.send(Event::Recorder(info));
+        let _ = ev_tx.send(Event::Recent(recent(recorder.as_deref())));
+        let (remote_ev, remote_wake, remote_recorder) =
+            (ev_tx.clone(), wake.clone(), recorder.clone());
         // If this thread cannot start, remote jobs fail at `send` (their receiver is gone).
         let _ = std::thread::Builder::new()
             .name("remote".into())
-            .spawn(move || run_remote(recorder_rx, remote_rx, remote_ev, remote_wake));
+            .spawn(move || run_remote(remote_recorder, remote_rx, remote_ev, remote_wake));
         let spawned = std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || run(config, job_rx, ev_tx, wake, recorder_tx));
+            .spawn(move || run(config, job_rx, ev_tx, wake, recorder));
         if let Err(e) = spawned {
             let (tx, rx) = channel();
             let _ = tx.send(Event::SetupFailed(SetupProblem {
@@ -235,19 +256,16 @@ impl WorkerHandle {
         }
     }
 
-    /// Queues a job (remote comparisons straight to the remote thread, so that a busy local
-    /// engine never delays them); false if the thread is gone.
+    /// Queues a job for the inference thread; false if the thread is gone.
     pub fn send(&self, job: Job) -> bool {
-        match job {
-            Job::CompareRemote(job, target) => self.remote.send((job, target)).is_ok(),
-            other => self.jobs.send(other).is_ok(),
-        }
+        self.jobs.send(job).is_ok()
     }
-}
 
-struct Recorder {
-    key: StationKey,
-    log: AuditLog,
+    /// Queues a remote comparison straight on the remote thread, so that a busy local engine
+    /// never delays it; false if the thread is gone.
+    pub fn compare_remote(&self, job: CompareJob, target: RemoteTarget) -> bool {
+        self.remote.send((Box::new(job), target)).is_ok()
+    }
 }
 
 fn setup_problem(e: &RuntimeError) -> SetupProblem {
@@ -281,7 +299,6 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// What the remote thread gets from the inference thread once the recorder is open.
 type SharedRecorder = Option<Arc<Recorder>>;
 
 fn run(
@@ -289,7 +306,7 @@ fn run(
     jobs: Receiver<Job>,
     events: Sender<Event>,
     wake: Arc<dyn Fn() + Send + Sync>,
-    recorder_tx: Sender<SharedRecorder>,
+    recorder: SharedRecorder,
 ) {
     let send = |e: Event| {
         let ok = events.send(e).is_ok();
@@ -297,7 +314,7 @@ fn run(
         ok
     };
     let t = Instant::now();
-    let loaded = VerifiedModels::locate(config.models.as_deref()).and_then(|models| {
+    let loaded = VerifiedModels::locate(config.paths.models.as_deref()).and_then(|models| {
         let v = LocalVerifier::load(&models, PipelineConfig::default())?;
         Ok((models, v))
     });
@@ -308,11 +325,6 @@ fn run(
             return;
         }
     };
-    let (recorder, record_problem) = match open_recorder(&config) {
-        Ok(r) => (Some(Arc::new(r)), None),
-        Err(e) => (None, Some(e)),
-    };
-    let _ = recorder_tx.send(recorder.clone());
     let recorder = recorder.as_deref();
     let info = EngineInfo {
         models: verifier.pipeline.models().to_vec(),
@@ -321,15 +333,11 @@ fn run(
         ort_path: crate::runtime::ort_library_path()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
-        log_path: recorder.as_ref().map(|r| r.log.path().to_path_buf()),
-        key_id: recorder.as_ref().map(|r| r.key.key_id()),
-        record_problem,
         load_ms: ms(t),
     };
     if !send(Event::Ready(Box::new(info))) {
         return;
     }
-    send(Event::Recent(recent(recorder)));
     // Ends when the UI drops its sender.
     while let Ok(job) = jobs.recv() {
         let event = match job {
@@ -363,11 +371,6 @@ fn run(
                 purpose: job.purpose,
                 result: compare(&mut verifier, *job, recorder),
             },
-            // Routed to the remote thread by `WorkerHandle::send`; never queued here.
-            Job::CompareRemote(job, _) => Event::Compared {
-                purpose: job.purpose,
-                result: Err(CompareError::Remote("misrouted remote job".into())),
-            },
             Job::RefreshRecent => Event::Recent(recent(recorder)),
         };
         let was_compare = matches!(
@@ -386,23 +389,34 @@ fn run(
     }
 }
 
-fn open_recorder(config: &WorkerConfig) -> Result<Recorder, String> {
-    let key_path = match &config.key {
-        Some(p) => p.clone(),
-        None => crate::record::default_key_path().map_err(|e| e.to_string())?,
-    };
-    let log_path = match &config.log {
-        Some(p) => p.clone(),
-        None => crate::record::default_log_path().map_err(|e| e.to_string())?,
-    };
-    let key = StationKey::load_or_create(&key_path).map_err(|e| e.to_string())?;
-    let log = AuditLog::open(&log_path).map_err(|e| e.to_string())?;
-    Ok(Recorder { key, log })
+fn open_recorder(config: &WorkerConfig) -> (SharedRecorder, RecorderInfo) {
+    match Recorder::open(&config.paths) {
+        Ok(r) => {
+            let r = match &config.stamper {
+                Some(s) => r.with_stamper(s.clone()),
+                None => r,
+            };
+            let info = RecorderInfo {
+                log_path: Some(r.log_path().to_path_buf()),
+                key_id: Some(r.key_id()),
+                problem: None,
+            };
+            (Some(Arc::new(r)), info)
+        }
+        Err(e) => (
+            None,
+            RecorderInfo {
+                log_path: None,
+                key_id: None,
+                problem: Some(e.to_string()),
+            },
+        ),
+    }
 }
 
 fn recent(recorder: Option<&Recorder>) -> Result<Vec<Value>, String> {
     match recorder {
-        Some(r) => read_recent(r.log.path(), RECENT_RECORDS).map_err(|e| e.to_string()),
+        Some(r) => r.recent(RECENT_RECORDS).map_err(|e| e.to_string()),
         None => Ok(Vec::new()),
     }
 }
@@ -519,17 +533,13 @@ fn encode_png(img: &RgbImage) -> Result<Vec<u8>, CompareError> {
     Ok(out)
 }
 
-/// The remote thread: waits for the recorder (opened by the inference thread), then runs remote
-/// comparisons one at a time. Ends when the inference thread drops its sender.
+/// The remote thread: runs remote comparisons one at a time. Ends when the UI drops its sender.
 fn run_remote(
-    recorder: Receiver<SharedRecorder>,
+    recorder: SharedRecorder,
     jobs: Receiver<(Box<CompareJob>, RemoteTarget)>,
     events: Sender<Event>,
     wake: Arc<dyn Fn() + Send + Sync>,
 ) {
-    let Ok(recorder) = recorder.recv() else {
-        return; // the engine never started: the UI shows the set-up screen
-    };
     while let Ok((job, target)) = jobs.recv() {
         let purpose = job.purpose;
         let result = RemoteVerifier::new(
@@ -553,14 +563,14 @@ fn run_remote(
     }
 }
 
-/// One comparison on either engine; a decision is signed and appended to the audit log (the
-/// record's `station.engine` names the engine: "local" or "remote:<url>").
+/// One comparison on either engine. A decision goes through `station::decide` (signed and
+/// appended to the audit log; the record's `station.engine` names the engine: "local" or
+/// "remote:<url>"); a cross-check side only compares.
 fn compare(
     v: &mut dyn Verifier,
     job: CompareJob,
     recorder: Option<&Recorder>,
 ) -> Result<Box<CompareDone>, CompareError> {
-    let started = time::OffsetDateTime::now_utc();
     let probe = match &job.probe {
         Input::Bytes(b) => b.to_vec(),
         Input::Frame(img) => encode_png(img)?,
@@ -568,42 +578,31 @@ fn compare(
     let gallery = job.gallery.iter().map(|b| b.to_vec()).collect();
     let mut request =
         ValidRequest::from_bytes(probe, gallery, job.mode).map_err(EngineError::from)?;
-    request.compare_min_score = Some(job.compare_min_score);
+    request.compare_min_score = job.compare_min_score;
     request.liveness_min_score = job.liveness_min_score;
-    let request = &request;
     let clicked = job.clicked;
-    let outcome = v.compare(request)?;
-    let (record, signature_valid) = match recorder {
-        _ if job.purpose != Purpose::Decision => (
-            Err("a cross-check is not a decision: not recorded".to_string()),
-            false,
-        ),
-        None => (
-            Err("records are off: the station key or audit log could not be opened".to_string()),
-            false,
-        ),
-        Some(r) => {
-            let record = build_record(
-                &outcome,
-                &RecordOptions {
-                    embed_images: false,
-                    images: None,
-                    client: r.key.key_id(),
-                    compared_at: Some(started),
-                },
-            );
-            match r.log.append_signed(record, &r.key) {
-                Ok(signed) => {
-                    let ok = verify_record(&signed).is_ok();
-                    (Ok(signed), ok)
-                }
-                Err(e) => (Err(e.to_string()), false),
-            }
-        }
-    };
+    if job.purpose != Purpose::Decision {
+        let outcome = v.compare(&request)?;
+        return Ok(Box::new(CompareDone {
+            outcome,
+            record: Err("a cross-check is not a decision: not recorded".to_string()),
+            signature_valid: false,
+            click_to_result_ms: ms(clicked),
+        }));
+    }
+    let recorder = recorder.ok_or_else(|| {
+        CompareError::NotRecorded(
+            "records are off: the station key or audit log could not be opened".into(),
+        )
+    })?;
+    let decided = decide(v, &request, recorder, DecideOptions::default()).map_err(|e| match e {
+        DecideError::Engine(e) => CompareError::Engine(e),
+        DecideError::Record(e) => CompareError::NotRecorded(e.to_string()),
+    })?;
+    let signature_valid = verify_record(&decided.record).is_ok();
     Ok(Box::new(CompareDone {
-        outcome,
-        record,
+        outcome: decided.outcome,
+        record: Ok(decided.record),
         signature_valid,
         click_to_result_ms: ms(clicked),
     }))

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use crate::paths::StationPaths;
 use clap::Args;
 
-use super::{local_verifier, read_input, CliError, Common};
+use super::{local_verifier, read_input, CliError};
 use crate::api::{SearchMode, ValidRequest};
 use crate::engine::{PipelineConfig, Verifier};
 use crate::eval::TimingStats;
@@ -31,13 +32,13 @@ pub struct BenchArgs {
     pub threads: usize,
 }
 
-pub fn run(common: &Common, args: BenchArgs) -> Result<ExitCode, CliError> {
+pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> {
     let load = Instant::now();
     let config = PipelineConfig {
         embed_threads: args.threads,
         ..PipelineConfig::default()
     };
-    let mut verifier = local_verifier(common, config)?;
+    let mut verifier = local_verifier(paths, config)?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let gallery = args
         .gallery

@@ -6,13 +6,12 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{local_verifier, read_input, CliError, Common};
-use crate::api::{build_record, CompareRequest, RecordOptions, SearchMode, ValidRequest};
-use crate::engine::{
-    CompareOutcome, Decision, EngineError, PipelineConfig, RemoteVerifier, Verifier,
-};
-use crate::record::{AuditLog, StationKey};
-use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
+use super::{local_verifier, read_input, recorder, CliError};
+use crate::api::{CompareRequest, SearchMode, ValidRequest};
+use crate::engine::{CompareOutcome, EngineError, PipelineConfig, RemoteVerifier, Verifier};
+use crate::paths::StationPaths;
+use crate::station::{decide, DecideOptions};
+use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -55,9 +54,9 @@ fn parse_mode(s: &str) -> Result<SearchMode, String> {
     SearchMode::parse(s).map_err(|e| e.message)
 }
 
-pub fn run(common: &Common, args: CompareArgs) -> Result<ExitCode, CliError> {
+pub fn run(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliError> {
     let json = args.json;
-    match run_inner(common, args) {
+    match run_inner(paths, args) {
         Err(e) if json => {
             println!(
                 "{}",
@@ -111,66 +110,43 @@ fn build_request(args: &CompareArgs) -> Result<ValidRequest, CliError> {
     Ok(request)
 }
 
-fn run_inner(common: &Common, args: CompareArgs) -> Result<ExitCode, CliError> {
-    let started = time::OffsetDateTime::now_utc();
+fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliError> {
     let wall = Instant::now();
     let request = build_request(&args)?;
-    let key = open_key(common)?;
-    let log = open_log(common)?;
+    let recorder = recorder(paths)?;
     let mut verifier: Box<dyn Verifier> = match &args.remote {
         Some(url) => Box::new(RemoteVerifier::from_env(url).map_err(EngineError::from)?),
-        None => Box::new(local_verifier(common, PipelineConfig::default())?),
+        None => Box::new(local_verifier(paths, PipelineConfig::default())?),
     };
-    let outcome = verifier.compare(&request)?;
-    let record = build_record(
-        &outcome,
-        &RecordOptions {
+    let decided = decide(
+        verifier.as_mut(),
+        &request,
+        &recorder,
+        DecideOptions {
             embed_images: args.embed_images,
-            images: args
-                .embed_images
-                .then(|| (request.probe.clone(), request.gallery.clone())),
-            client: key.key_id(),
-            compared_at: Some(started),
         },
-    );
-    let signed = log.append_signed(record, &key)?;
+    )?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&signed).unwrap_or_default()
+            serde_json::to_string_pretty(&decided.record).unwrap_or_default()
         );
     } else {
-        print_human(&outcome, log.path(), wall.elapsed().as_secs_f64() * 1000.0);
+        print_human(
+            &decided.outcome,
+            recorder.log_path(),
+            wall.elapsed().as_secs_f64() * 1000.0,
+        );
     }
-    Ok(if outcome.passed {
+    Ok(if decided.outcome.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-pub fn open_key(common: &Common) -> Result<StationKey, CliError> {
-    let path = match &common.key {
-        Some(p) => p.clone(),
-        None => crate::record::default_key_path()?,
-    };
-    Ok(StationKey::load_or_create(&path)?)
-}
-
-pub fn open_log(common: &Common) -> Result<AuditLog, CliError> {
-    let path = match &common.log {
-        Some(p) => p.clone(),
-        None => crate::record::default_log_path()?,
-    };
-    Ok(AuditLog::open(&path)?)
-}
-
 fn print_human(o: &CompareOutcome, log: &std::path::Path, wall_ms: f64) {
-    let verdict = match o.decision {
-        Decision::Match => "MATCH",
-        Decision::NoMatch => "NO MATCH",
-        Decision::NoFace => "NO FACE (in the gallery)",
-    };
+    let verdict = o.decision.label();
     println!(
         "{verdict}: score {:.4} (threshold {:.4}, {})",
         o.score, o.threshold, o.threshold_basis
@@ -185,13 +161,13 @@ fn print_human(o: &CompareOutcome, log: &std::path::Path, wall_ms: f64) {
         }
     }
     if let Some(l) = &o.liveness {
-        let v = match l.passed() {
-            Some(true) => "LIVE".to_string(),
-            Some(false) => "SPOOF".to_string(),
-            None => format!(
-                "CANNOT JUDGE (face fills the frame, context {:.2}x)",
+        let v = match l.verdict {
+            LivenessVerdict::CannotJudge => format!(
+                "{} (face fills the frame, context {:.2}x)",
+                l.verdict.label(),
                 l.context
             ),
+            _ => l.verdict.label().to_string(),
         };
         println!(
             "liveness: {v}, P(real) {:.3} (pass > {})",

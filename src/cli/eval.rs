@@ -6,10 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::paths::StationPaths;
 use clap::Args;
 use serde::Serialize;
 
-use super::{local_verifier, CliError, Common};
+use super::{local_verifier, CliError};
 use crate::api::SearchMode;
 use crate::engine::score::default_threshold;
 use crate::engine::PipelineConfig;
@@ -57,7 +58,7 @@ struct Report {
     lfw: Option<Summary>,
 }
 
-pub fn run(common: &Common, args: EvalArgs) -> Result<ExitCode, CliError> {
+pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
     let text = std::fs::read_to_string(&args.pairs)
         .map_err(CliError::io(format!("reading {}", args.pairs.display())))?;
     let mut rows = read_pairs_csv(&text)
@@ -81,7 +82,7 @@ pub fn run(common: &Common, args: EvalArgs) -> Result<ExitCode, CliError> {
         embed_threads: args.threads,
         ..PipelineConfig::default()
     };
-    let mut verifier = local_verifier(common, config)?;
+    let mut verifier = local_verifier(paths, config)?;
     let pipeline = &mut verifier.pipeline;
 
     let json = args.json;

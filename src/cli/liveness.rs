@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::compare::{open_key, open_log};
-use super::{local_verifier, read_input, CliError, Common};
-use crate::api::build_liveness_record;
+use super::{local_verifier, read_input, recorder, CliError};
 use crate::engine::{PipelineConfig, Verifier};
+use crate::paths::StationPaths;
+use crate::station::decide_liveness;
 use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
 #[derive(Args, Debug)]
@@ -31,8 +31,8 @@ pub struct LivenessArgs {
     pub json: bool,
 }
 
-pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
-    let mut verifier = local_verifier(common, PipelineConfig::default())?;
+pub fn run(paths: &StationPaths, args: LivenessArgs) -> Result<ExitCode, CliError> {
+    let mut verifier = local_verifier(paths, PipelineConfig::default())?;
     if let Some(labels) = &args.labels {
         return evaluate(
             &mut verifier,
@@ -47,8 +47,10 @@ pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
         .as_ref()
         .ok_or_else(|| CliError::Usage("give an image".into()))?;
     let bytes = read_input(path)?;
-    let outcome = match verifier.liveness(&bytes, args.min_score) {
-        Ok(o) => o,
+    // A liveness verdict is a decision too: signed and appended to the audit log like a compare.
+    let recorder = recorder(paths)?;
+    let decided = match decide_liveness(&mut verifier, &bytes, args.min_score, &recorder) {
+        Ok(d) => d,
         Err(e) if args.json => {
             let e = CliError::from(e);
             println!("{}", e.to_json());
@@ -56,29 +58,30 @@ pub fn run(common: &Common, args: LivenessArgs) -> Result<ExitCode, CliError> {
         }
         Err(e) => return Err(e.into()),
     };
-    // A liveness verdict is a decision too: signed and appended to the audit log like a compare.
-    let key = open_key(common)?;
-    let log = open_log(common)?;
-    let signed = log.append_signed(build_liveness_record(&outcome, &key.key_id()), &key)?;
+    let outcome = &decided.outcome;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&signed).map_err(|e| CliError::Other(e.to_string()))?
+            serde_json::to_string_pretty(&decided.record)
+                .map_err(|e| CliError::Other(e.to_string()))?
         );
     } else {
         let l = &outcome.liveness;
         let verdict = match l.verdict {
-            LivenessVerdict::Live => "LIVE",
-            LivenessVerdict::Spoof => "SPOOF",
-            LivenessVerdict::CannotJudge => {
-                "CANNOT JUDGE (the face fills the frame: no context for the models)"
-            }
+            LivenessVerdict::CannotJudge => format!(
+                "{} (the face fills the frame: no context for the models)",
+                l.verdict.label()
+            ),
+            _ => l.verdict.label().to_string(),
         };
         println!(
             "{verdict}: P(real) {:.4}, pass > {}, context {:.2}x, {:.1} ms",
             l.score, l.min_score, l.context, outcome.timings.total_ms
         );
-        println!("signed record appended to {}", log.path().display());
+        println!(
+            "signed record appended to {}",
+            recorder.log_path().display()
+        );
     }
     Ok(match outcome.liveness.verdict {
         LivenessVerdict::Live => ExitCode::SUCCESS,

@@ -7,21 +7,14 @@ pub mod liveness;
 pub mod record;
 pub mod serve;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::api::ApiError;
-use crate::engine::{EngineError, LocalVerifier, PipelineConfig};
-use crate::record::RecordError;
-use crate::runtime::{RuntimeError, VerifiedModels};
-
-/// Options every command shares.
-#[derive(Debug, Clone, Default)]
-pub struct Common {
-    pub models: Option<PathBuf>,
-    pub log: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-}
+use crate::engine::{EngineError, LocalVerifier, PipelineConfig, RemoteError};
+use crate::paths::StationPaths;
+use crate::record::{RecordError, Recorder};
+use crate::runtime::RuntimeError;
+use crate::station::DecideError;
 
 /// Exit codes (README "Exit codes"): 0 passed, 1 decided but not passed (no match, liveness failed
 /// or could not judge), 2 bad input or usage, 3 the face rule refused the probe (no face, several),
@@ -59,7 +52,7 @@ impl CliError {
             CliError::Engine(EngineError::NoFace(_))
             | CliError::Engine(EngineError::SeveralFaces { .. }) => 3,
             CliError::Runtime(_) | CliError::Engine(EngineError::Runtime(_)) => 4,
-            CliError::Engine(EngineError::Remote(r)) => r.exit_code(),
+            CliError::Engine(EngineError::Remote(r)) => remote_exit_code(r),
             _ => 5,
         })
     }
@@ -68,7 +61,7 @@ impl CliError {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             CliError::Api(e) | CliError::Engine(EngineError::Api(e)) => e.to_json(),
-            CliError::Engine(e) => crate::api::ApiError::from_engine(e).to_json(),
+            CliError::Engine(e) => ApiError::from(e).to_json(),
             other => {
                 serde_json::json!({ "error": other.to_string(), "code": "station_error", "status": 500 })
             }
@@ -81,20 +74,71 @@ impl CliError {
     }
 }
 
-/// Verifies the models and creates the local engine.
-pub fn local_verifier(common: &Common, config: PipelineConfig) -> Result<LocalVerifier, CliError> {
-    let models = VerifiedModels::locate(common.models.as_deref())?;
-    Ok(LocalVerifier::load(&models, config)?)
+impl From<DecideError> for CliError {
+    fn from(e: DecideError) -> Self {
+        match e {
+            DecideError::Engine(e) => CliError::Engine(e),
+            DecideError::Record(e) => CliError::Record(e),
+        }
+    }
 }
 
-/// Reads a file, or standard input for "-".
-pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
-    if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(CliError::io("reading standard input"))?;
-        Ok(buf)
-    } else {
-        std::fs::read(path).map_err(CliError::io(format!("reading {}", path.display())))
+/// The exit code class of a remote failure (README "Exit codes"): the service's input refusals
+/// keep their class (2 bad input, 3 the face rule), 4 set-up, 6 network or service.
+pub fn remote_exit_code(e: &RemoteError) -> u8 {
+    match e {
+        RemoteError::BadRequest { .. }
+        | RemoteError::NotBase64 { .. }
+        | RemoteError::TooLarge { .. }
+        | RemoteError::UnsupportedImage { .. } => 2,
+        RemoteError::Unprocessable { .. } => 3,
+        RemoteError::NoToken | RemoteError::InvalidToken | RemoteError::BadBaseUrl { .. } => 4,
+        _ => 6,
     }
+}
+
+/// Verifies the models and creates the local engine.
+pub fn local_verifier(
+    paths: &StationPaths,
+    config: PipelineConfig,
+) -> Result<LocalVerifier, CliError> {
+    Ok(crate::station::local_verifier(paths, config)?)
+}
+
+/// Opens the station key and audit log.
+pub fn recorder(paths: &StationPaths) -> Result<Recorder, CliError> {
+    Ok(Recorder::open(paths)?)
+}
+
+/// Largest input file read (an image or a JSON request): the decoder's byte limit with room
+/// for base64 and JSON.
+pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a file, or standard input for "-", refusing more than `MAX_INPUT_BYTES` (at most that
+/// plus one byte is ever read, so `/dev/zero` or an endless pipe cannot exhaust memory).
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    read_bounded(path, MAX_INPUT_BYTES)
+}
+
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let (name, reader): (String, Box<dyn std::io::Read>) = if path.as_os_str() == "-" {
+        ("standard input".into(), Box::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(path)
+            .map_err(CliError::io(format!("reading {}", path.display())))?;
+        (path.display().to_string(), Box::new(file))
+    };
+    let mut buf = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(CliError::io(format!("reading {name}")))?;
+    if buf.len() as u64 > limit {
+        return Err(CliError::Usage(format!(
+            "{name} is larger than {} MB, the most this command reads",
+            limit / (1024 * 1024)
+        )));
+    }
+    Ok(buf)
 }

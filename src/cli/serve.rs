@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::compare::{open_key, open_log};
-use super::{CliError, Common};
-use crate::engine::{BearerToken, PipelineConfig};
+use super::{recorder, CliError};
+use crate::api::BearerToken;
+use crate::engine::PipelineConfig;
+use crate::paths::StationPaths;
 use crate::runtime::VerifiedModels;
 use crate::server::{self, ServeConfig};
 
@@ -64,7 +65,7 @@ fn is_loopback(bind: &str) -> Result<bool, CliError> {
     Ok(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()))
 }
 
-pub fn run(common: &Common, args: ServeArgs) -> Result<ExitCode, CliError> {
+pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> {
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     if token.is_none() {
         if !is_loopback(&args.bind)? {
@@ -77,10 +78,9 @@ pub fn run(common: &Common, args: ServeArgs) -> Result<ExitCode, CliError> {
             "facestation serve: warning: no --token-file, so authentication is OFF (loopback only)"
         );
     }
-    let key = Arc::new(open_key(common)?);
-    let log = Arc::new(open_log(common)?);
-    let models = VerifiedModels::locate(common.models.as_deref())?;
-    let mut config = ServeConfig::local(models, PipelineConfig::default(), log.clone(), key);
+    let recorder = Arc::new(recorder(paths)?);
+    let models = VerifiedModels::locate(paths.models.as_deref())?;
+    let mut config = ServeConfig::local(models, PipelineConfig::default(), recorder.clone());
     config.bind = args.bind;
     config.token = token;
     config.workers = args.workers.unwrap_or_else(server::default_workers).max(1);
@@ -93,7 +93,7 @@ pub fn run(common: &Common, args: ServeArgs) -> Result<ExitCode, CliError> {
         "facestation serve: listening on {} ({workers} workers, auth {}); audit log {}",
         running.base_url(),
         if auth { "on" } else { "OFF" },
-        log.path().display()
+        recorder.log_path().display()
     );
     running.wait().map_err(CliError::Serve)?;
     eprintln!("facestation serve: stopped");

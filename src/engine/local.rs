@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use image::RgbImage;
-use sha2::{Digest, Sha256};
 
 use super::score::{default_threshold, distance_to_score, threshold_basis};
 use super::{
@@ -12,6 +11,7 @@ use super::{
     Timings, Verifier,
 };
 use crate::api::{SearchMode, ValidRequest};
+use crate::digest::sha256_hex;
 use crate::runtime::{RuntimeError, VerifiedModels};
 use crate::vision::align::{mirror_chip, warp_chip, Similarity, CHIP_SIZE, TEMPLATE_FITTED};
 use crate::vision::liveness::LivenessResult;
@@ -260,10 +260,6 @@ impl Pipeline {
     ) -> Result<LivenessResult, EngineError> {
         Ok(self.liveness.judge(img, &face.bbox, min_score)?)
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn ms(t: Instant) -> f64 {

@@ -12,8 +12,9 @@ use crate::runtime::RuntimeError;
 use crate::vision::liveness::LivenessResult;
 use crate::vision::{DecodeError, Face, VisionError};
 
+pub use crate::api::BearerToken;
 pub use local::{FacePolicy, LocalVerifier, Pipeline, PipelineConfig};
-pub use remote::{BearerToken, RemoteConfig, RemoteError, RemoteVerifier};
+pub use remote::{RemoteConfig, RemoteError, RemoteVerifier};
 
 /// Which image of a request a problem is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +22,8 @@ pub use remote::{BearerToken, RemoteConfig, RemoteError, RemoteVerifier};
 pub enum ImageRole {
     Probe,
     Gallery(usize),
+    /// An image scored on its own (evaluation, analysis of a file), neither probe nor gallery.
+    Image,
 }
 
 impl std::fmt::Display for ImageRole {
@@ -28,6 +31,7 @@ impl std::fmt::Display for ImageRole {
         match self {
             ImageRole::Probe => write!(f, "probe"),
             ImageRole::Gallery(i) => write!(f, "gallery[{i}]"),
+            ImageRole::Image => write!(f, "image"),
         }
     }
 }
@@ -53,6 +57,41 @@ pub enum EngineError {
     /// A remote engine's failure (network, HTTP status, malformed answer), already worded for an operator.
     #[error("remote engine: {0}")]
     Remote(#[from] remote::RemoteError),
+}
+
+/// The HTTP-style error for an engine failure (the server and `--json` output share it).
+impl From<&EngineError> for ApiError {
+    fn from(e: &EngineError) -> Self {
+        use crate::vision::DecodeError as D;
+        use EngineError as E;
+        match e {
+            E::Api(a) => a.clone(),
+            E::Decode {
+                source: D::TooManyBytes { .. } | D::TooManyPixels { .. },
+                ..
+            } => Self::new(413, "image_too_large", e.to_string()),
+            E::Decode {
+                source: D::UnknownFormat | D::UnsupportedFormat { .. },
+                ..
+            } => Self::new(415, "unsupported_image", e.to_string()),
+            E::Decode { .. } => Self::new(400, "invalid_image", e.to_string()),
+            E::NoFace(_) => Self::new(422, "no_face", e.to_string()),
+            E::SeveralFaces { .. } => Self::new(422, "several_faces", e.to_string()),
+            E::Remote(r) => Self::new(502, "remote_error", r.to_string()),
+            E::Vision(_) | E::Runtime(_) => Self::new(500, "engine_error", e.to_string()),
+        }
+    }
+}
+
+impl Decision {
+    /// The words every front end shows for this decision.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Match => "MATCH",
+            Decision::NoMatch => "NO MATCH",
+            Decision::NoFace => "NO FACE (in the gallery)",
+        }
+    }
 }
 
 /// Per-stage wall times of one comparison, in milliseconds.

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::local::sha256_hex;
 use super::{
     CompareOutcome, Decision, EngineError, GalleryResult, LivenessOutcome, Timings, Verifier,
 };
-use crate::api::{CompareRequest, LivenessRequest, OneOrMany, ValidRequest};
+use crate::api::{
+    BearerToken, CompareRequest, LivenessRequest, OneOrMany, TokenError, ValidRequest,
+};
+use crate::digest::sha256_hex;
 use crate::vision::detect::BoundingBox;
 use crate::vision::liveness::{LivenessResult, LivenessVerdict};
 use crate::vision::Face;
@@ -32,51 +34,20 @@ const LIVENESS_PATH: &str = "/v2/face-recognition/liveness";
 /// Backoff never waits longer than this between two attempts, whatever Retry-After says.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// A bearer token, held in memory only. `Debug` redacts it so that it cannot leak into logs,
-/// panics or records by accident; there is deliberately no `Display` and no `Serialize`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(String);
-
-impl std::fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BearerToken(<redacted>)")
+/// The token from `VERIFIK_TOKEN`.
+pub fn token_from_env() -> Result<BearerToken, RemoteError> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(t) => BearerToken::new(&t).map_err(RemoteError::from),
+        Err(_) => Err(RemoteError::NoToken),
     }
 }
 
-impl BearerToken {
-    /// Trims surrounding whitespace (token files end with a newline); refuses empty tokens and
-    /// characters that cannot go in an HTTP header.
-    pub fn new(token: &str) -> Result<Self, RemoteError> {
-        let t = token.trim();
-        if t.is_empty() {
-            return Err(RemoteError::NoToken);
+impl From<TokenError> for RemoteError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Empty => RemoteError::NoToken,
+            TokenError::InvalidCharacters => RemoteError::InvalidToken,
         }
-        if !t.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            return Err(RemoteError::InvalidToken);
-        }
-        Ok(Self(t.to_string()))
-    }
-
-    /// The token from `VERIFIK_TOKEN`.
-    pub fn from_env() -> Result<Self, RemoteError> {
-        match std::env::var(TOKEN_ENV) {
-            Ok(t) => Self::new(&t),
-            Err(_) => Err(RemoteError::NoToken),
-        }
-    }
-
-    /// Compares a presented token with this one in constant time (over SHA-256 digests, so that
-    /// neither the content nor the length leaks through timing).
-    pub fn matches(&self, presented: &str) -> bool {
-        use sha2::{Digest, Sha256};
-        use subtle::ConstantTimeEq;
-        let a = Sha256::digest(self.0.as_bytes());
-        let b = Sha256::digest(presented.as_bytes());
-        a.ct_eq(&b).into()
-    }
-
-    fn header_value(&self) -> String {
-        format!("Bearer {}", self.0)
     }
 }
 
@@ -169,22 +140,6 @@ fn retry_hint(s: Option<u64>) -> String {
         .unwrap_or_default()
 }
 
-impl RemoteError {
-    /// The CLI's exit code class (README "Exit codes"): 2 bad input, 3 the face rule, 4 set-up,
-    /// 6 network or service.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RemoteError::BadRequest { .. }
-            | RemoteError::NotBase64 { .. }
-            | RemoteError::TooLarge { .. }
-            | RemoteError::UnsupportedImage { .. } => 2,
-            RemoteError::Unprocessable { .. } => 3,
-            RemoteError::NoToken | RemoteError::InvalidToken | RemoteError::BadBaseUrl { .. } => 4,
-            _ => 6,
-        }
-    }
-}
-
 /// The remote engine.
 pub struct RemoteVerifier {
     agent: ureq::Agent,
@@ -251,7 +206,7 @@ impl RemoteVerifier {
                 base_url: base_url.into(),
                 ..RemoteConfig::default()
             },
-            BearerToken::from_env()?,
+            token_from_env()?,
         )
     }
 
@@ -746,9 +701,12 @@ mod tests {
         assert!(!format!("{v:?}").contains("s3cr3t"));
         assert!(t.matches("s3cr3t-token"));
         assert!(!t.matches("s3cr3t-toke"));
-        assert!(matches!(BearerToken::new("  "), Err(RemoteError::NoToken)));
         assert!(matches!(
-            BearerToken::new("a b"),
+            BearerToken::new("  ").map_err(RemoteError::from),
+            Err(RemoteError::NoToken)
+        ));
+        assert!(matches!(
+            BearerToken::new("a b").map_err(RemoteError::from),
             Err(RemoteError::InvalidToken)
         ));
     }

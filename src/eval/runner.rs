@@ -98,7 +98,7 @@ fn process(
     out: &mut ImageOutcome,
 ) -> Result<(), EngineError> {
     let t = Instant::now();
-    let img = p.decode(bytes, ImageRole::Probe)?;
+    let img = p.decode(bytes, ImageRole::Image)?;
     out.decode_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
     let faces = p.detect(&img)?;
@@ -108,7 +108,7 @@ fn process(
     if let Ok((face, _)) = Pipeline::choose_face(
         &faces,
         FacePolicy::Centre,
-        ImageRole::Probe,
+        ImageRole::Image,
         img.dimensions(),
     ) {
         out.descriptor = p.describe(&img, &[face], mode)?.pop();

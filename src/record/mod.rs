@@ -6,16 +6,22 @@
 //! log in which every line carries the SHA-256 of the line before it, so
 //! that editing, removing or reordering past lines is detectable.
 
+pub mod build;
 pub mod canonical;
 pub mod keys;
 pub mod log;
+pub mod recorder;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
 
+pub use build::{
+    build_liveness_record, build_record, FixedStamper, RecordOptions, Stamper, SystemStamper,
+};
 pub use canonical::canonical_json;
 pub use keys::{default_key_path, StationKey};
 pub use log::{default_log_path, read_recent, verify_log, AuditLog, LogReport};
+pub use recorder::{resolve_paths, Recorder};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
 
 /// Everything that can go wrong while keying, signing, verifying or logging.

@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use super::pool::{SubmitError, Submitter, Task};
 use super::{COMPARE_LIVE_PATH, COMPARE_PATH, LIVENESS_PATH};
-use crate::api::{decode_base64_image, ApiError, CompareRequest, LivenessRequest, Os};
-use crate::engine::BearerToken;
+use crate::api::{ApiError, BearerToken, CompareRequest, LivenessRequest};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 
 pub(super) struct AppState {
@@ -97,17 +96,14 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            });
+            .and_then(crate::api::auth::parse_bearer);
         let refusal = match presented {
             None => Some(ApiError::new(
                 401,
                 "missing_token",
                 "this server needs an `Authorization: Bearer <token>` header",
             )),
-            Some(p) if !token.matches(p.trim()) => Some(ApiError::new(
+            Some(p) if !token.matches(p) => Some(ApiError::new(
                 401,
                 "invalid_token",
                 "the bearer token is not valid for this server",
@@ -244,19 +240,12 @@ async fn liveness(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let task = read_json::<LivenessRequest>(&headers, body).and_then(|r| {
-        if let Some(os) = &r.os {
-            Os::parse(os)?;
-        }
-        let min_score = r.liveness_min_score.unwrap_or(DEFAULT_LIVENESS_MIN_SCORE);
-        if !(min_score.is_finite() && (0.0..=1.0).contains(&min_score)) {
-            return Err(ApiError::invalid(format!(
-                "liveness_min_score must be between 0 and 1, got {min_score}"
-            )));
-        }
-        let image = decode_base64_image(&r.image, "image")?;
-        Ok(Task::Liveness { image, min_score })
-    });
+    let task = read_json::<LivenessRequest>(&headers, body)
+        .and_then(|r| r.validate(DEFAULT_LIVENESS_MIN_SCORE))
+        .map(|v| Task::Liveness {
+            image: v.image,
+            min_score: v.min_score,
+        });
     match task {
         Ok(task) => dispatch(&state, task).await,
         Err(e) => error_response(e),

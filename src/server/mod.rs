@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::{BearerToken, LocalVerifier, PipelineConfig, Verifier};
-use crate::record::{AuditLog, StationKey};
+use crate::api::BearerToken;
+use crate::engine::{LocalVerifier, PipelineConfig, Verifier};
+use crate::record::Recorder;
 use crate::runtime::VerifiedModels;
 
 pub use pool::VerifierFactory;
@@ -59,8 +60,8 @@ pub struct ServeConfig {
     /// Requests that may wait for a worker; beyond that the server answers 503 at once.
     pub queue: usize,
     pub body_limit: usize,
-    pub log: Arc<AuditLog>,
-    pub key: Arc<StationKey>,
+    /// Signs every decision and appends it to the audit log before it is answered.
+    pub recorder: Arc<Recorder>,
     pub factory: VerifierFactory,
     /// Stop on SIGINT/SIGTERM (the CLI); tests stop the server with [`RunningServer::shutdown`].
     pub handle_signals: bool,
@@ -73,8 +74,7 @@ impl ServeConfig {
     pub fn local(
         models: VerifiedModels,
         pipeline: PipelineConfig,
-        log: Arc<AuditLog>,
-        key: Arc<StationKey>,
+        recorder: Arc<Recorder>,
     ) -> Self {
         let factory: VerifierFactory = Arc::new(move |_| {
             LocalVerifier::load(&models, pipeline.clone())
@@ -87,8 +87,7 @@ impl ServeConfig {
             workers: default_workers(),
             queue: 32,
             body_limit: DEFAULT_BODY_LIMIT,
-            log,
-            key,
+            recorder,
             factory,
             handle_signals: false,
             grace: Duration::from_secs(30),
@@ -170,10 +169,7 @@ pub fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
         config.workers,
         config.queue,
         config.factory.clone(),
-        pool::Ledger {
-            log: config.log.clone(),
-            key: config.key.clone(),
-        },
+        config.recorder.clone(),
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         // The HTTP side only parses and waits; the engine runs on the pool's threads.

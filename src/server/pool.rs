@@ -2,8 +2,8 @@
 //! verifier and takes jobs from one bounded queue; when the queue is full the caller is told at
 //! once (the server answers 503) instead of piling up requests without limit.
 //!
-//! Each worker also signs the record and appends it to the audit log before it answers, so a
-//! decision is only ever returned once it is durable.
+//! Each worker decides through `station::decide`, which signs the record and appends it to the
+//! audit log before the worker answers, so a decision is only ever returned once it is durable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -15,9 +15,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::ServeError;
-use crate::api::{build_liveness_record, build_record, ApiError, RecordOptions, ValidRequest};
+use crate::api::{ApiError, ValidRequest};
 use crate::engine::Verifier;
-use crate::record::{AuditLog, StationKey};
+use crate::record::Recorder;
+use crate::station::{decide, decide_liveness, DecideError, DecideOptions};
 
 /// Creates the verifier of worker `i` (called on that worker's thread).
 pub type VerifierFactory =
@@ -47,12 +48,6 @@ pub enum SubmitError {
     Closed,
 }
 
-/// Where the workers write their records.
-pub struct Ledger {
-    pub log: Arc<AuditLog>,
-    pub key: Arc<StationKey>,
-}
-
 pub struct Pool {
     tx: SyncSender<Message>,
     workers: Vec<JoinHandle<()>>,
@@ -68,20 +63,19 @@ impl Pool {
         workers: usize,
         queue: usize,
         factory: VerifierFactory,
-        ledger: Ledger,
+        recorder: Arc<Recorder>,
     ) -> Result<Self, ServeError> {
         let workers = workers.max(1);
         let (tx, rx) = sync_channel::<Message>(queue);
         let rx = Arc::new(Mutex::new(rx));
-        let ledger = Arc::new(ledger);
         let stopping = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (rx, factory, ledger, ready, stop_flag) = (
+            let (rx, factory, recorder, ready, stop_flag) = (
                 rx.clone(),
                 factory.clone(),
-                ledger.clone(),
+                recorder.clone(),
                 ready_tx.clone(),
                 stopping.clone(),
             );
@@ -91,7 +85,7 @@ impl Pool {
                     Ok(verifier) => {
                         let _ = ready.send(Ok(()));
                         drop(ready);
-                        work(verifier, &rx, &ledger, &stop_flag);
+                        work(verifier, &rx, &recorder, &stop_flag);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -171,7 +165,7 @@ impl Submitter {
 fn work(
     mut verifier: Box<dyn Verifier>,
     rx: &Mutex<Receiver<Message>>,
-    ledger: &Ledger,
+    recorder: &Recorder,
     stopping: &AtomicBool,
 ) {
     loop {
@@ -184,7 +178,7 @@ fn work(
             Ok((task, reply)) => {
                 // An engine panic answers 500 and leaves the worker serving the next job.
                 let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(verifier.as_mut(), task, ledger)
+                    run(verifier.as_mut(), task, recorder)
                 }))
                 .unwrap_or_else(|_| {
                     Err(ApiError::new(
@@ -202,36 +196,22 @@ fn work(
     }
 }
 
-fn run(verifier: &mut dyn Verifier, task: Task, ledger: &Ledger) -> Reply {
-    let record = match task {
+fn run(verifier: &mut dyn Verifier, task: Task, recorder: &Recorder) -> Reply {
+    let decided = match task {
         Task::Compare { request } => {
-            let started = time::OffsetDateTime::now_utc();
-            let outcome = verifier
-                .compare(&request)
-                .map_err(|e| ApiError::from_engine(&e))?;
-            build_record(
-                &outcome,
-                &RecordOptions {
-                    embed_images: false,
-                    images: None,
-                    client: ledger.key.key_id(),
-                    compared_at: Some(started),
-                },
-            )
+            decide(verifier, &request, recorder, DecideOptions::default()).map(|d| d.record)
         }
         Task::Liveness { image, min_score } => {
-            let outcome = verifier
-                .liveness(&image, min_score)
-                .map_err(|e| ApiError::from_engine(&e))?;
-            build_liveness_record(&outcome, &ledger.key.key_id())
+            decide_liveness(verifier, &image, min_score, recorder).map(|d| d.record)
         }
     };
-    // No answer without a durable record: a log failure is the server's error, not a decision.
-    ledger.log.append_signed(record, &ledger.key).map_err(|e| {
-        ApiError::new(
+    decided.map_err(|e| match e {
+        DecideError::Engine(e) => ApiError::from(&e),
+        // No answer without a durable record: a log failure is the server's error, not a decision.
+        DecideError::Record(e) => ApiError::new(
             500,
             "audit_log_error",
             format!("the decision could not be recorded: {e}"),
-        )
+        ),
     })
 }

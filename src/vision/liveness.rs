@@ -34,6 +34,17 @@ pub enum LivenessVerdict {
     CannotJudge,
 }
 
+impl LivenessVerdict {
+    /// The words every front end shows for this verdict.
+    pub fn label(&self) -> &'static str {
+        match self {
+            LivenessVerdict::Live => "LIVE",
+            LivenessVerdict::Spoof => "SPOOF",
+            LivenessVerdict::CannotJudge => "CANNOT JUDGE",
+        }
+    }
+}
+
 /// The liveness answer for one face.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LivenessResult {

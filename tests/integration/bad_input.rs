@@ -1,7 +1,7 @@
 //! The bad-input corpus: each case gets its own specific error (status, code, words) and no panic.
 //! Requests go through the same path as every front end: JSON -> validate -> engine.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 
@@ -98,7 +98,7 @@ fn compare(body: Value) -> Result<CompareOutcome, ApiError> {
     let valid = request.validate(false)?;
     common::verifier()
         .compare(&valid)
-        .map_err(|e| ApiError::from_engine(&e))
+        .map_err(|e| ApiError::from(&e))
 }
 
 fn expect_error(name: &str, body: Value, status: u16, code: &str, words: &str) {

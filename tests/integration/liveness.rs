@@ -1,7 +1,7 @@
 //! Liveness with the real models on `../shared/data/liveness`: every full frame right at the
 //! default pass mark, and tight face crops answered "cannot judge".
 
-mod common;
+use crate::common;
 
 use facestation::engine::Verifier;
 use facestation::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};

@@ -2,7 +2,7 @@
 //! `RemoteVerifier` talks to it; tiny raw-TCP servers play the failures a real service can show
 //! (5xx, silence, malformed JSON, every documented error status).
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,14 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use facestation::api::{build_record, RecordOptions, SearchMode, ValidRequest};
+use facestation::api::{SearchMode, ValidRequest};
 use facestation::engine::remote::parse_compare_response;
 use facestation::engine::PipelineConfig;
 use facestation::engine::{
     BearerToken, CompareOutcome, Decision, EngineError, LivenessOutcome, LocalVerifier,
     RemoteConfig, RemoteError, RemoteVerifier, Verifier,
 };
-use facestation::record::{verify_log, AuditLog, StationKey};
+use facestation::record::{build_record, RecordOptions, SystemStamper};
+use facestation::record::{verify_log, AuditLog, Recorder, StationKey};
 use facestation::server::{self, RunningServer, ServeConfig};
 
 const TOKEN: &str = "test-token-7f3a9c1e5b2d4680-do-not-leak";
@@ -55,10 +56,11 @@ fn serve(workers: usize, queue: usize) -> Served {
 /// Starts `serve` after `adjust` has changed its configuration.
 fn serve_with(workers: usize, queue: usize, adjust: impl FnOnce(&mut ServeConfig)) -> Served {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = Arc::new(AuditLog::open(&dir.path().join("server-audit.jsonl")).expect("log"));
-    let key =
-        Arc::new(StationKey::load_or_create(&dir.path().join("server-key.pem")).expect("key"));
-    let mut config = ServeConfig::local(common::models(), PipelineConfig::default(), log, key);
+    let recorder = Arc::new(Recorder::new(
+        StationKey::load_or_create(&dir.path().join("server-key.pem")).expect("key"),
+        AuditLog::open(&dir.path().join("server-audit.jsonl")).expect("log"),
+    ));
+    let mut config = ServeConfig::local(common::models(), PipelineConfig::default(), recorder);
     config.bind = "127.0.0.1:0".into();
     config.token = Some(BearerToken::new(TOKEN).expect("token"));
     config.workers = workers;
@@ -159,6 +161,7 @@ fn remote_decisions_equal_the_local_engine() {
                 client: client_key.key_id(),
                 ..RecordOptions::default()
             },
+            &SystemStamper,
         );
         client_log
             .append_signed(record, &client_key)

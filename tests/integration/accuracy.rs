@@ -2,7 +2,7 @@
 //! k-fold protocol, the deepface and face_recognition pairs at the default threshold.
 //! (`facestation eval` prints the full report; these guard against regressions.)
 
-mod common;
+use crate::common;
 
 use facestation::api::SearchMode;
 use facestation::engine::score::default_threshold;

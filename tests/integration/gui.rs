@@ -1,7 +1,7 @@
 //! The station driven through egui_kittest with the file camera and the real models: widgets are
 //! found by role and label (AccessKit). Photos come from ../shared/data (never copied into the repo).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -44,9 +44,12 @@ impl Env {
     fn options(&self, gallery: Vec<PathBuf>) -> StationOptions {
         StationOptions {
             worker: WorkerConfig {
-                models: Some(common::shared().join("models")),
-                log: Some(self.root.join("audit.jsonl")),
-                key: Some(self.root.join("station-key.pem")),
+                paths: facestation::paths::StationPaths {
+                    models: Some(common::shared().join("models")),
+                    log: Some(self.root.join("audit.jsonl")),
+                    key: Some(self.root.join("station-key.pem")),
+                },
+                stamper: None,
             },
             camera_file: Some(self.root.join("frames")),
             camera_fps: 30.0,
@@ -316,7 +319,7 @@ fn missing_models_show_what_is_missing_and_how_to_fix_it() {
     let mut options = env.options(Vec::new());
     let empty = env.root.join("no-models");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    options.worker.models = Some(empty);
+    options.worker.paths.models = Some(empty);
     let mut h = harness(options, Settings::default(), false);
     wait_until(&mut h, "setup failure", Duration::from_secs(30), |a| {
         matches!(a.engine, EngineState::Failed(_))
@@ -412,9 +415,12 @@ fn snapshot_env() -> (PathBuf, StationOptions) {
     .expect("copy");
     let options = StationOptions {
         worker: WorkerConfig {
-            models: Some(common::shared().join("models")),
-            log: Some(root.join("audit.jsonl")),
-            key: Some(root.join("station-key.pem")),
+            paths: facestation::paths::StationPaths {
+                models: Some(common::shared().join("models")),
+                log: Some(root.join("audit.jsonl")),
+                key: Some(root.join("station-key.pem")),
+            },
+            stamper: None,
         },
         camera_file: Some(root.join("frames")),
         camera_fps: 30.0,
@@ -430,10 +436,7 @@ fn snapshot_env() -> (PathBuf, StationOptions) {
 fn snapshots_of_main_states() {
     let _g = serial();
     let (_root, options) = snapshot_env();
-    let settings = Settings {
-        redact: true,
-        ..Settings::default()
-    };
+    let settings = Settings::default();
     let mut h = harness(options, settings, true);
     // Timings, ids, signatures and dates change from run to run: allow that much text to differ.
     let opts = SnapshotOptions::new().max_failed_pixels(40_000);

@@ -1,7 +1,7 @@
 //! The `facestation` binary end to end: a real compare prints the Verifik-shaped signed record,
 //! the audit log verifies and is rejected after any single byte changes, exit codes mean something.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

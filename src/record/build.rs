@@ -1,5 +1,8 @@
-//! The response/record in the shape of Verifik's Compare example, with the station's own fields
-//! beside Verifik's (in `station`), ready to be signed by `record`.
+//! The record of a decision in the shape of Verifik's Compare example, with the station's own
+//! fields beside Verifik's (in `station`), ready to be signed. Every front end's record is built
+//! here, so a GUI, CLI and server decision are the same artefact.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
@@ -7,6 +10,63 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::engine::{CompareOutcome, Decision, LivenessOutcome};
+
+/// The time and the ids a new record gets: the system clock and OS randomness in production,
+/// fixed values in tests (so that records, and the screens that show them, are reproducible).
+pub trait Stamper: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+    /// Verifik's 5-character `id`.
+    fn record_id(&self) -> String;
+    /// Verifik's 24-hex `data._id`.
+    fn object_id(&self) -> String;
+}
+
+/// The production stamper.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemStamper;
+
+impl Stamper for SystemStamper {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+    fn record_id(&self) -> String {
+        short_id()
+    }
+    fn object_id(&self) -> String {
+        random_hex(12)
+    }
+}
+
+/// A fixed clock and counting ids, for tests and reproducible screenshots.
+#[derive(Debug)]
+pub struct FixedStamper {
+    at: OffsetDateTime,
+    next: AtomicU64,
+}
+
+impl FixedStamper {
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self {
+            at,
+            next: AtomicU64::new(1),
+        }
+    }
+    fn count(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Stamper for FixedStamper {
+    fn now(&self) -> OffsetDateTime {
+        self.at
+    }
+    fn record_id(&self) -> String {
+        format!("t{:04}", self.count() % 10_000)
+    }
+    fn object_id(&self) -> String {
+        format!("{:024x}", self.count())
+    }
+}
 
 /// How a record is built.
 #[derive(Debug, Clone, Default)]
@@ -71,8 +131,12 @@ fn short_id() -> String {
 }
 
 /// Builds the unsigned record of one decision.
-pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value {
-    let now = OffsetDateTime::now_utc();
+pub fn build_record(
+    outcome: &CompareOutcome,
+    options: &RecordOptions,
+    stamp: &dyn Stamper,
+) -> Value {
+    let now = stamp.now();
     let compared = options.compared_at.unwrap_or(now);
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let (probe, gallery): (Vec<String>, Vec<String>) = match (&options.images, options.embed_images)
@@ -95,7 +159,7 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
     };
     let mut data = json!({
         "__v": 0,
-        "_id": random_hex(12),
+        "_id": stamp.object_id(),
         "type": kind,
         "probe": probe,
         "client": options.client,
@@ -138,7 +202,7 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
         "imagesEmbedded": options.embed_images && options.images.is_some(),
     });
     json!({
-        "id": short_id(),
+        "id": stamp.record_id(),
         "data": data,
         "signature": {
             "message": "Certified by FaceStation",
@@ -150,14 +214,18 @@ pub fn build_record(outcome: &CompareOutcome, options: &RecordOptions) -> Value 
 
 /// Builds the unsigned record of a liveness-only decision, in the shape of Verifik's `liveness`
 /// answer (`data.passed`, `data.min_score`, `data.liveness_score`) with the station's fields beside.
-pub fn build_liveness_record(outcome: &LivenessOutcome, client: &str) -> Value {
-    let now = OffsetDateTime::now_utc();
+pub fn build_liveness_record(
+    outcome: &LivenessOutcome,
+    client: &str,
+    stamp: &dyn Stamper,
+) -> Value {
+    let now = stamp.now();
     let l = &outcome.liveness;
     json!({
-        "id": short_id(),
+        "id": stamp.record_id(),
         "data": {
             "__v": 0,
-            "_id": random_hex(12),
+            "_id": stamp.object_id(),
             "type": "liveness",
             "image": [format!("sha256:{}", outcome.image_sha256)],
             "client": client,

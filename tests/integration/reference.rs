@@ -1,7 +1,7 @@
 //! The Rust pipeline against the Python reference (`shared/models/reference/reference_vectors.json`):
 //! same detections, same image-to-chip matrix, same descriptors (README template, centre face).
 
-mod common;
+use crate::common;
 
 use facestation::api::SearchMode;
 use facestation::engine::local::{fast_views, ChipView};

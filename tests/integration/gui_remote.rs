@@ -2,7 +2,7 @@
 //! in-process on an ephemeral loopback port (same models as the local engine, so both engines must
 //! give the same scores). Photos come from ../shared/data.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use facestation::app::state::{LastResult, Settings};
 use facestation::app::worker::WorkerConfig;
 use facestation::app::{EngineState, StationApp, StationOptions};
 use facestation::engine::{BearerToken, Decision, PipelineConfig};
-use facestation::record::{AuditLog, StationKey};
+use facestation::record::{AuditLog, Recorder, StationKey};
 use facestation::server::{self, RunningServer, ServeConfig};
 
 const APFOL: &str = "liveness/live/apfol_video__unspecified__real2_frame";
@@ -24,9 +24,11 @@ const TOKEN: &str = "gui-test-token-4b1d9e7c2a3f5861-do-not-leak";
 
 /// `serve` on 127.0.0.1:0 with its own key and log.
 fn serve(dir: &std::path::Path) -> RunningServer {
-    let log = Arc::new(AuditLog::open(&dir.join("server-audit.jsonl")).expect("log"));
-    let key = Arc::new(StationKey::load_or_create(&dir.join("server-key.pem")).expect("key"));
-    let mut config = ServeConfig::local(common::models(), PipelineConfig::default(), log, key);
+    let recorder = Arc::new(Recorder::new(
+        StationKey::load_or_create(&dir.join("server-key.pem")).expect("key"),
+        AuditLog::open(&dir.join("server-audit.jsonl")).expect("log"),
+    ));
+    let mut config = ServeConfig::local(common::models(), PipelineConfig::default(), recorder);
     config.bind = "127.0.0.1:0".into();
     config.token = Some(BearerToken::new(TOKEN).expect("token"));
     config.workers = 1;
@@ -45,9 +47,12 @@ fn options(root: &std::path::Path) -> StationOptions {
     }
     StationOptions {
         worker: WorkerConfig {
-            models: Some(common::shared().join("models")),
-            log: Some(root.join("audit.jsonl")),
-            key: Some(root.join("station-key.pem")),
+            paths: facestation::paths::StationPaths {
+                models: Some(common::shared().join("models")),
+                log: Some(root.join("audit.jsonl")),
+                key: Some(root.join("station-key.pem")),
+            },
+            stamper: None,
         },
         camera_file: Some(root.join("frames")),
         camera_fps: 30.0,

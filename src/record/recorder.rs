@@ -1,0 +1,114 @@
+//! The station key and the audit log as one thing: every decision of every front end is built,
+//! signed and appended through a [`Recorder`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::build::{build_liveness_record, build_record, RecordOptions, Stamper, SystemStamper};
+use super::{default_key_path, default_log_path, read_recent, AuditLog, RecordError, StationKey};
+use crate::engine::{CompareOutcome, LivenessOutcome};
+use crate::paths::StationPaths;
+
+pub struct Recorder {
+    key: StationKey,
+    log: AuditLog,
+    stamper: Arc<dyn Stamper>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("key_id", &self.key.key_id())
+            .field("log", &self.log.path())
+            .finish()
+    }
+}
+
+/// The key and log files `paths` names, with the defaults filled in.
+pub fn resolve_paths(paths: &StationPaths) -> Result<(PathBuf, PathBuf), RecordError> {
+    let key = match &paths.key {
+        Some(p) => p.clone(),
+        None => default_key_path()?,
+    };
+    let log = match &paths.log {
+        Some(p) => p.clone(),
+        None => default_log_path()?,
+    };
+    Ok((key, log))
+}
+
+impl Recorder {
+    /// Opens (or creates) the station key and the audit log named by `paths`.
+    pub fn open(paths: &StationPaths) -> Result<Self, RecordError> {
+        let (key_path, log_path) = resolve_paths(paths)?;
+        let key = StationKey::load_or_create(&key_path)?;
+        let log = AuditLog::open(&log_path)?;
+        Ok(Self::new(key, log))
+    }
+
+    pub fn new(key: StationKey, log: AuditLog) -> Self {
+        Self {
+            key,
+            log,
+            stamper: Arc::new(SystemStamper),
+        }
+    }
+
+    /// Replaces the clock and id source (tests, reproducible screenshots).
+    pub fn with_stamper(mut self, stamper: Arc<dyn Stamper>) -> Self {
+        self.stamper = stamper;
+        self
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.stamper.now()
+    }
+
+    pub fn key(&self) -> &StationKey {
+        &self.key
+    }
+
+    pub fn key_id(&self) -> String {
+        self.key.key_id()
+    }
+
+    pub fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// Builds the record of a compare decision, signs it and appends it to the log; returns the
+    /// signed record as written. `images` are embedded only when given (`--embed-images`).
+    pub fn record_compare(
+        &self,
+        outcome: &CompareOutcome,
+        images: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+        compared_at: OffsetDateTime,
+    ) -> Result<Value, RecordError> {
+        let options = RecordOptions {
+            embed_images: images.is_some(),
+            images,
+            client: self.key.key_id(),
+            compared_at: Some(compared_at),
+        };
+        let record = build_record(outcome, &options, self.stamper.as_ref());
+        self.log.append_signed(record, &self.key)
+    }
+
+    /// The same for a liveness-only decision.
+    pub fn record_liveness(&self, outcome: &LivenessOutcome) -> Result<Value, RecordError> {
+        let record = build_liveness_record(outcome, &self.key.key_id(), self.stamper.as_ref());
+        self.log.append_signed(record, &self.key)
+    }
+
+    /// The newest `n` records of the log, oldest first.
+    pub fn recent(&self, n: usize) -> Result<Vec<Value>, RecordError> {
+        read_recent(self.log.path(), n)
+    }
+}

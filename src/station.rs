@@ -1,0 +1,80 @@
+//! The one decision path every front end calls (CLI, GUI, `serve`): run the verifier, build the
+//! record, sign it and append it to the audit log, and return the outcome with its record. A
+//! decision is only ever reported once its record is durable.
+
+use serde_json::Value;
+
+use crate::api::ValidRequest;
+use crate::engine::{
+    CompareOutcome, EngineError, LivenessOutcome, LocalVerifier, PipelineConfig, Verifier,
+};
+use crate::paths::StationPaths;
+use crate::record::{RecordError, Recorder};
+use crate::runtime::{RuntimeError, VerifiedModels};
+
+/// How a decision is recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecideOptions {
+    /// Embed the images (base64) in the record instead of their SHA-256 digests.
+    pub embed_images: bool,
+}
+
+/// A compare decision and its signed record, as appended to the log.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub outcome: CompareOutcome,
+    pub record: Value,
+}
+
+/// A liveness decision and its signed record.
+#[derive(Debug, Clone)]
+pub struct LivenessDecided {
+    pub outcome: LivenessOutcome,
+    pub record: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The decision was made but could not be recorded: it must not be reported as made.
+    #[error("the decision could not be recorded: {0}")]
+    Record(#[from] RecordError),
+}
+
+/// Compares, records and returns the decision.
+pub fn decide(
+    verifier: &mut dyn Verifier,
+    request: &ValidRequest,
+    recorder: &Recorder,
+    options: DecideOptions,
+) -> Result<Decided, DecideError> {
+    let started = recorder.now();
+    let outcome = verifier.compare(request)?;
+    let images = options
+        .embed_images
+        .then(|| (request.probe.clone(), request.gallery.clone()));
+    let record = recorder.record_compare(&outcome, images, started)?;
+    Ok(Decided { outcome, record })
+}
+
+/// Judges liveness of one image, records and returns the decision.
+pub fn decide_liveness(
+    verifier: &mut dyn Verifier,
+    image: &[u8],
+    min_score: f64,
+    recorder: &Recorder,
+) -> Result<LivenessDecided, DecideError> {
+    let outcome = verifier.liveness(image, min_score)?;
+    let record = recorder.record_liveness(&outcome)?;
+    Ok(LivenessDecided { outcome, record })
+}
+
+/// Verifies the models `paths` names and creates the local engine.
+pub fn local_verifier(
+    paths: &StationPaths,
+    config: PipelineConfig,
+) -> Result<LocalVerifier, RuntimeError> {
+    let models = VerifiedModels::locate(paths.models.as_deref())?;
+    LocalVerifier::load(&models, config)
+}

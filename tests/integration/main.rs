@@ -1,0 +1,16 @@
+//! The one integration-test binary (ripgrep's layout): every module below links the crate once,
+//! instead of one binary per file each linking eframe, wgpu, ONNX Runtime and axum.
+//! Tests that need `../shared` (models, photos) fail loudly without it (`common::shared`).
+
+mod common;
+
+mod accuracy;
+mod bad_input;
+mod cli;
+mod decision_path;
+mod gui;
+mod gui_remote;
+mod layering;
+mod liveness;
+mod reference;
+mod remote;
