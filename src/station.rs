@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::api::ValidRequest;
+use crate::engine::verdict::{judge, Judgement, ReviewBand, Verdict};
 use crate::engine::{
     CompareOutcome, EngineError, LivenessOutcome, LocalVerifier, PipelineConfig, Verifier,
 };
@@ -12,17 +13,21 @@ use crate::paths::StationPaths;
 use crate::record::{RecordError, Recorder};
 use crate::runtime::{RuntimeError, VerifiedModels};
 
-/// How a decision is recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How a decision is made and recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DecideOptions {
     /// Embed the images (base64) in the record instead of their SHA-256 digests.
     pub embed_images: bool,
+    /// `None`: the mode's default band (`ReviewBand::default_for`).
+    pub review_band: Option<ReviewBand>,
 }
 
-/// A compare decision and its signed record, as appended to the log.
+/// A compare decision, the station's verdict on it, and its signed record as appended to the log.
+/// `outcome.passed` is true exactly when the verdict is VERIFIED.
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub outcome: CompareOutcome,
+    pub judgement: Judgement,
     pub record: Value,
 }
 
@@ -50,12 +55,21 @@ pub fn decide(
     options: DecideOptions,
 ) -> Result<Decided, DecideError> {
     let started = recorder.now();
-    let outcome = verifier.compare(request)?;
+    let mut outcome = verifier.compare(request)?;
+    let band = options
+        .review_band
+        .unwrap_or_else(|| ReviewBand::default_for(outcome.search_mode));
+    let judgement = judge(&outcome, &band);
+    outcome.passed = judgement.verdict == Verdict::Verified;
     let images = options
         .embed_images
         .then(|| (request.probe.clone(), request.gallery.clone()));
-    let record = recorder.record_compare(&outcome, images, started)?;
-    Ok(Decided { outcome, record })
+    let record = recorder.record_compare(&outcome, &judgement, &band, images, started)?;
+    Ok(Decided {
+        outcome,
+        judgement,
+        record,
+    })
 }
 
 /// Judges liveness of one image, records and returns the decision.

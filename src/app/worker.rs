@@ -16,6 +16,7 @@ use image::RgbImage;
 use serde_json::Value;
 
 use crate::api::{BearerToken, SearchMode, ValidRequest};
+use crate::engine::verdict::{judge, Judgement, ReviewBand};
 use crate::engine::{
     CompareOutcome, EngineError, FacePolicy, ImageRole, LocalVerifier, ModelRef, Pipeline,
     PipelineConfig, RemoteConfig, RemoteVerifier, Verifier,
@@ -170,6 +171,9 @@ pub struct Analysis {
 
 pub struct CompareDone {
     pub outcome: CompareOutcome,
+    /// The station's verdict (for a cross-check side: what it would have been, with the
+    /// mode's default review band).
+    pub judgement: Judgement,
     /// The signed record, or why there is none.
     pub record: Result<Value, String>,
     /// `record::verify_record` on the signed record.
@@ -583,8 +587,10 @@ fn compare(
     let clicked = job.clicked;
     if job.purpose != Purpose::Decision {
         let outcome = v.compare(&request)?;
+        let judgement = judge(&outcome, &ReviewBand::default_for(outcome.search_mode));
         return Ok(Box::new(CompareDone {
             outcome,
+            judgement,
             record: Err("a cross-check is not a decision: not recorded".to_string()),
             signature_valid: false,
             click_to_result_ms: ms(clicked),
@@ -602,6 +608,7 @@ fn compare(
     let signature_valid = verify_record(&decided.record).is_ok();
     Ok(Box::new(CompareDone {
         outcome: decided.outcome,
+        judgement: decided.judgement,
         record: Ok(decided.record),
         signature_valid,
         click_to_result_ms: ms(clicked),

@@ -8,9 +8,10 @@ use clap::Args;
 
 use super::{local_verifier, read_input, recorder, CliError};
 use crate::api::{CompareRequest, SearchMode, ValidRequest};
-use crate::engine::{CompareOutcome, EngineError, PipelineConfig, RemoteVerifier, Verifier};
+use crate::engine::verdict::{ReviewBand, Verdict};
+use crate::engine::{EngineError, PipelineConfig, RemoteVerifier, Verifier};
 use crate::paths::StationPaths;
-use crate::station::{decide, DecideOptions};
+use crate::station::{decide, DecideOptions, Decided};
 use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
 #[derive(Args, Debug)]
@@ -32,6 +33,10 @@ pub struct CompareArgs {
     /// Liveness pass mark on P(real) (default 0.6). With --request, liveness runs only if the request asks.
     #[arg(long)]
     pub liveness_min_score: Option<f64>,
+    /// Half-width of the review band around the threshold: scores within it give REVIEW, never
+    /// an automatic pass (default: the mode's band, chosen on LFW; 0 turns it off).
+    #[arg(long, value_name = "WIDTH")]
+    pub review_band: Option<f64>,
     /// Skip the liveness check of the probe.
     #[arg(long, conflicts_with = "liveness_min_score")]
     pub no_liveness: bool,
@@ -124,6 +129,7 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
         &recorder,
         DecideOptions {
             embed_images: args.embed_images,
+            review_band: review_band(&args)?,
         },
     )?;
     if args.json {
@@ -133,31 +139,69 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
         );
     } else {
         print_human(
-            &decided.outcome,
+            &decided,
+            &gallery_names(&args),
             recorder.log_path(),
             wall.elapsed().as_secs_f64() * 1000.0,
         );
     }
-    Ok(if decided.outcome.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(verdict_exit_code(decided.judgement.verdict))
+}
+
+/// 0 VERIFIED, 1 NOT VERIFIED, 7 REVIEW (README "Exit codes").
+pub fn verdict_exit_code(v: Verdict) -> ExitCode {
+    ExitCode::from(match v {
+        Verdict::Verified => 0,
+        Verdict::NotVerified => 1,
+        Verdict::Review => 7,
     })
 }
 
-fn print_human(o: &CompareOutcome, log: &std::path::Path, wall_ms: f64) {
-    let verdict = o.decision.label();
+fn review_band(args: &CompareArgs) -> Result<Option<ReviewBand>, CliError> {
+    match args.review_band {
+        None => Ok(None),
+        Some(w) if w.is_finite() && (0.0..0.5).contains(&w) => Ok(Some(ReviewBand {
+            below: w,
+            above: w,
+            basis: "--review-band from the command line",
+        })),
+        Some(w) => Err(CliError::Usage(format!(
+            "--review-band {w}: give a half-width between 0 and 0.5"
+        ))),
+    }
+}
+
+/// The names the human output gives gallery images: their file names when they came from files.
+fn gallery_names(args: &CompareArgs) -> Vec<String> {
+    args.gallery
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+fn print_human(d: &Decided, names: &[String], log: &std::path::Path, wall_ms: f64) {
+    let o = &d.outcome;
+    // The first line is the verdict, in the words the screen and the record use.
+    println!("{}", d.judgement.headline());
     println!(
-        "{verdict}: score {:.4} (threshold {:.4}, {})",
-        o.score, o.threshold, o.threshold_basis
+        "{}: score {:.4} (threshold {:.4}, {})",
+        o.decision.label(),
+        o.score,
+        o.threshold,
+        o.threshold_basis
     );
     for g in &o.gallery {
-        match g.score {
-            Some(s) => println!(
-                "  gallery[{}]: score {s:.4}, {} face(s) found",
-                g.index, g.faces_found
-            ),
-            None => println!("  gallery[{}]: no face", g.index),
+        let name = match names.get(g.index) {
+            Some(n) => format!("gallery[{}] {n}", g.index),
+            None => format!("gallery[{}]", g.index),
+        };
+        match (&g.error, g.score, g.reported) {
+            (Some(e), _, _) => println!("  {name}: not used: {e}"),
+            (None, Some(s), _) => {
+                println!("  {name}: score {s:.4}, {} face(s) found", g.faces_found)
+            }
+            (None, None, false) => println!("  {name}: not reported by the service"),
+            (None, None, true) => println!("  {name}: no face"),
         }
     }
     if let Some(l) = &o.liveness {
@@ -174,7 +218,6 @@ fn print_human(o: &CompareOutcome, log: &std::path::Path, wall_ms: f64) {
             l.score, l.min_score
         );
     }
-    println!("passed: {}", o.passed);
     println!(
         "timings: decode {:.1} ms, detect {:.1} ms, embed {:.1} ms, liveness {:.1} ms, engine {:.1} ms, wall {wall_ms:.0} ms",
         o.timings.decode_ms, o.timings.detect_ms, o.timings.embed_ms, o.timings.liveness_ms, o.timings.total_ms

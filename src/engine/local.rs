@@ -328,8 +328,27 @@ impl Verifier for LocalVerifier {
         for (index, bytes) in request.gallery.iter().enumerate() {
             let role = ImageRole::Gallery(index);
             let t = Instant::now();
-            let img = p.decode(bytes, role)?;
+            let decoded = p.decode(bytes, role);
             timings.decode_ms += ms(t);
+            let img = match decoded {
+                Ok(img) => img,
+                // One bad gallery file does not abort the compare: it is named in the outcome.
+                Err(EngineError::Decode { source, .. }) => {
+                    gallery.push(GalleryResult {
+                        index,
+                        sha256: sha256_hex(bytes),
+                        faces_found: 0,
+                        face: None,
+                        score: None,
+                        distance: None,
+                        passed: None,
+                        error: Some(source.to_string()),
+                        reported: true,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let t = Instant::now();
             let faces = p.detect(&img)?;
             timings.detect_ms += ms(t);
@@ -355,6 +374,8 @@ impl Verifier for LocalVerifier {
                 score,
                 distance,
                 passed: score.map(|s| s >= threshold),
+                error: None,
+                reported: true,
             });
         }
         let best = gallery

@@ -4,6 +4,7 @@
 pub mod local;
 pub mod remote;
 pub mod score;
+pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +118,12 @@ pub struct GalleryResult {
     pub score: Option<f64>,
     pub distance: Option<f64>,
     pub passed: Option<bool>,
+    /// Why this image could not be used (unreadable, not an image, too large); the other
+    /// gallery images are still compared.
+    pub error: Option<String>,
+    /// False when a remote service gave no per-image result for this image (it reports one
+    /// score for the whole gallery): "not reported", not "no face".
+    pub reported: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -585,6 +585,8 @@ fn parse_compare_value(
             score: single.then_some(score),
             distance: None,
             passed: single.then_some(matched),
+            error: None,
+            reported: single,
         })
         .collect();
     Ok(CompareOutcome {

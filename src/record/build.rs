@@ -9,6 +9,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use crate::engine::verdict::{Judgement, ReviewBand};
 use crate::engine::{CompareOutcome, Decision, LivenessOutcome};
 
 /// The time and the ids a new record gets: the system clock and OS randomness in production,
@@ -133,6 +134,8 @@ fn short_id() -> String {
 /// Builds the unsigned record of one decision.
 pub fn build_record(
     outcome: &CompareOutcome,
+    judgement: &Judgement,
+    band: &ReviewBand,
     options: &RecordOptions,
     stamp: &dyn Stamper,
 ) -> Value {
@@ -184,8 +187,15 @@ pub fn build_record(
     }
     let station = json!({
         "engine": outcome.engine,
+        "verdict": judgement.verdict,
+        "reasons": judgement.reasons,
+        "reviewBand": {
+            "below": band.below,
+            "above": band.above,
+            "basis": band.basis,
+        },
         "decision": outcome.decision,
-        "passed": outcome.passed,
+        "passed": judgement.verdict == crate::engine::verdict::Verdict::Verified,
         "threshold": outcome.threshold,
         "thresholdBasis": outcome.threshold_basis,
         "probe": {

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::build::{build_liveness_record, build_record, RecordOptions, Stamper, SystemStamper};
 use super::{default_key_path, default_log_path, read_recent, AuditLog, RecordError, StationKey};
+use crate::engine::verdict::{Judgement, ReviewBand};
 use crate::engine::{CompareOutcome, LivenessOutcome};
 use crate::paths::StationPaths;
 
@@ -88,6 +89,8 @@ impl Recorder {
     pub fn record_compare(
         &self,
         outcome: &CompareOutcome,
+        judgement: &Judgement,
+        band: &ReviewBand,
         images: Option<(Vec<u8>, Vec<Vec<u8>>)>,
         compared_at: OffsetDateTime,
     ) -> Result<Value, RecordError> {
@@ -97,7 +100,7 @@ impl Recorder {
             client: self.key.key_id(),
             compared_at: Some(compared_at),
         };
-        let record = build_record(outcome, &options, self.stamper.as_ref());
+        let record = build_record(outcome, judgement, band, &options, self.stamper.as_ref());
         self.log.append_signed(record, &self.key)
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use facestation::api::{SearchMode, ValidRequest};
 use facestation::engine::remote::parse_compare_response;
+use facestation::engine::verdict::{judge, ReviewBand};
 use facestation::engine::PipelineConfig;
 use facestation::engine::{
     BearerToken, CompareOutcome, Decision, EngineError, LivenessOutcome, LocalVerifier,
@@ -155,8 +156,11 @@ fn remote_decisions_equal_the_local_engine() {
         assert_eq!(remote_part["id"].as_str().map(str::len), Some(5));
         assert_eq!(remote_part["signature"]["algorithm"], "Ed25519");
         // The CLI signs a remote decision like a local one.
+        let band = ReviewBand::default_for(far.search_mode);
         let record = build_record(
             &far,
+            &judge(&far, &band),
+            &band,
             &RecordOptions {
                 client: client_key.key_id(),
                 ..RecordOptions::default()
