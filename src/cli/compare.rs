@@ -131,7 +131,8 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
             embed_images: args.embed_images,
             review_band: review_band(&args)?,
         },
-    )?;
+    )
+    .map_err(|e| name_probe(CliError::from(e), &args))?;
     if args.json {
         println!(
             "{}",
@@ -168,6 +169,31 @@ fn review_band(args: &CompareArgs) -> Result<Option<ReviewBand>, CliError> {
         Some(w) => Err(CliError::Usage(format!(
             "--review-band {w}: give a half-width between 0 and 0.5"
         ))),
+    }
+}
+
+/// Probe errors name the probe file (the engine knows only "probe").
+fn name_probe(e: CliError, args: &CompareArgs) -> CliError {
+    use crate::engine::ImageRole;
+    let about_probe = matches!(
+        &e,
+        CliError::Engine(
+            EngineError::Decode {
+                role: ImageRole::Probe,
+                ..
+            } | EngineError::NoFace(ImageRole::Probe)
+                | EngineError::SeveralFaces {
+                    role: ImageRole::Probe,
+                    ..
+                }
+        )
+    );
+    match (&args.probe, about_probe) {
+        (Some(p), true) => CliError::Named {
+            name: p.display().to_string(),
+            source: Box::new(e),
+        },
+        _ => e,
     }
 }
 

@@ -99,6 +99,11 @@ struct Group {
     live_rejected: usize,
     cannot_judge: usize,
     no_face_or_error: usize,
+    /// Spoofs and live images that got a verdict (the denominators of APCER and BPCER).
+    spoof_judged: usize,
+    live_judged: usize,
+    /// `None` (printed "n/a") when no image of that label was judged: a rate of 0 over nothing
+    /// would claim a perfect result the data does not show.
     apcer: Option<f64>,
     bpcer: Option<f64>,
 }
@@ -133,16 +138,21 @@ fn evaluate(
         .unwrap_or_default();
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut items = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() < 6 {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    for (n, row) in reader.records().enumerate() {
+        let row = row
+            .map_err(|e| CliError::Other(format!("{}: not a valid CSV: {e}", labels.display())))?;
+        if row.len() < 6 {
             return Err(CliError::Other(format!(
-                "{}:{}: expected 6 columns",
+                "{}:{}: expected 6 columns (path,label,source,subject,attack_type,image_kind), got {}",
                 labels.display(),
-                n + 1
+                n + 2,
+                row.len()
             )));
         }
-        let (path, label, source, kind) = (cols[0], cols[1], cols[2], cols[5]);
+        let (path, label, source, kind) = (&row[0], &row[1], &row[2], &row[5]);
         let live = label == "live";
         let result = std::fs::read(root.join(path))
             .map_err(|e| e.to_string())
@@ -157,9 +167,15 @@ fn evaluate(
             match &result {
                 Ok(o) => match o.liveness.verdict {
                     LivenessVerdict::CannotJudge => g.cannot_judge += 1,
-                    LivenessVerdict::Live if !live => g.spoof_accepted += 1,
-                    LivenessVerdict::Spoof if live => g.live_rejected += 1,
-                    _ => {}
+                    verdict => {
+                        if live {
+                            g.live_judged += 1;
+                            g.live_rejected += usize::from(verdict == LivenessVerdict::Spoof);
+                        } else {
+                            g.spoof_judged += 1;
+                            g.spoof_accepted += usize::from(verdict == LivenessVerdict::Live);
+                        }
+                    }
                 },
                 Err(_) => g.no_face_or_error += 1,
             }
@@ -174,8 +190,8 @@ fn evaluate(
         });
     }
     for g in groups.values_mut() {
-        g.apcer = (g.spoof > 0).then(|| g.spoof_accepted as f64 / g.spoof as f64);
-        g.bpcer = (g.live > 0).then(|| g.live_rejected as f64 / g.live as f64);
+        g.apcer = (g.spoof_judged > 0).then(|| g.spoof_accepted as f64 / g.spoof_judged as f64);
+        g.bpcer = (g.live_judged > 0).then(|| g.live_rejected as f64 / g.live_judged as f64);
     }
     if json {
         let out = serde_json::json!({ "min_score": min_score, "groups": groups, "items": items });
@@ -184,18 +200,26 @@ fn evaluate(
             serde_json::to_string_pretty(&out).map_err(|e| CliError::Other(e.to_string()))?
         );
     } else {
-        println!("liveness at pass mark {min_score} (APCER = spoofs accepted, BPCER = live rejected; 'cannot judge' counted apart):");
+        println!("liveness at pass mark {min_score} (APCER = judged spoofs accepted, BPCER = judged live rejected; 'cannot judge' counted apart; n/a = nothing judged):");
         for (k, g) in &groups {
             println!(
                 "  {k:<28} live {:>3} spoof {:>3}  APCER {}  BPCER {}  cannot judge {:>3}  no face/error {}",
                 g.live,
                 g.spoof,
-                g.apcer.map(|x| format!("{:.3}", x)).unwrap_or("-".into()),
-                g.bpcer.map(|x| format!("{:.3}", x)).unwrap_or("-".into()),
+                rate(g.apcer, g.spoof_accepted, g.spoof_judged),
+                rate(g.bpcer, g.live_rejected, g.live_judged),
                 g.cannot_judge,
                 g.no_face_or_error
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "0.023 (1/43)", or "n/a" when nothing was judged.
+fn rate(r: Option<f64>, errors: usize, judged: usize) -> String {
+    match r {
+        Some(x) => format!("{x:.3} ({errors}/{judged})"),
+        None => "n/a".into(),
+    }
 }

@@ -41,10 +41,20 @@ pub enum CliError {
     Serve(#[from] crate::server::ServeError),
     #[error("{0}")]
     Other(String),
+    /// An error about one input file, named by its path.
+    #[error("{name}: {source}")]
+    Named {
+        name: String,
+        #[source]
+        source: Box<CliError>,
+    },
 }
 
 impl CliError {
     pub fn exit_code(&self) -> ExitCode {
+        if let CliError::Named { source, .. } = self {
+            return source.exit_code();
+        }
         ExitCode::from(match self {
             CliError::Usage(_) | CliError::Api(_) => 2,
             CliError::Engine(EngineError::Decode { .. })
@@ -60,11 +70,29 @@ impl CliError {
     /// The Verifik-style error body for `--json` output.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
+            CliError::Named { source, .. } => source.to_json(),
             CliError::Api(e) | CliError::Engine(EngineError::Api(e)) => e.to_json(),
             CliError::Engine(e) => ApiError::from(e).to_json(),
             other => {
                 serde_json::json!({ "error": other.to_string(), "code": "station_error", "status": 500 })
             }
+        }
+    }
+
+    /// The flag or step that helps, when there is one (printed under the error).
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            CliError::Named { source, .. } => source.hint(),
+            CliError::Engine(EngineError::SeveralFaces { .. }) => {
+                Some("pass --largest-face to compare the largest face instead")
+            }
+            CliError::Engine(EngineError::NoFace(crate::engine::ImageRole::Probe)) => {
+                Some("use a photo with one face, frontal and well lit, filling at least a tenth of the frame")
+            }
+            CliError::Runtime(_) | CliError::Engine(EngineError::Runtime(_)) => {
+                Some("run scripts/setup.sh, or pass --models DIR")
+            }
+            _ => None,
         }
     }
 

@@ -323,3 +323,202 @@ fn liveness_is_a_signed_decision_too() {
         1
     );
 }
+
+/// One unreadable gallery file among good ones: the others are compared (as in the GUI), the
+/// bad one gets its own error in the outcome and the record, and the human output names it.
+#[test]
+fn a_bad_gallery_file_is_named_and_the_rest_are_compared() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("scan-failed.jpg");
+    std::fs::write(&bad, b"this is not a JPEG").expect("write");
+    let bad = bad.display().to_string();
+    let args = [
+        "compare",
+        "--probe",
+        &path(OBAMA),
+        "--gallery",
+        &bad,
+        &path(OBAMA2),
+        "--no-liveness",
+    ];
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let run = common::station(dir.path(), &with_json);
+    assert!(
+        matches!(run.output.status.code(), Some(0 | 1 | 7)),
+        "a decision, not an error: {}",
+        run.stderr()
+    );
+    let record = run.json();
+    let gallery = &record["station"]["gallery"];
+    assert!(
+        gallery[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{gallery}"
+    );
+    assert!(gallery[1]["score"].as_f64().is_some(), "{gallery}");
+    let human = common::station(dir.path(), &args);
+    assert!(
+        human
+            .stdout()
+            .contains(&format!("gallery[0] {bad}: not used")),
+        "{}",
+        human.stdout()
+    );
+    // Probe errors name the probe file and the flag that helps.
+    let two = dir.path().join("two.png");
+    let a = image::open(common::data(OBAMA)).expect("photo").to_rgb8();
+    let mut side = image::RgbImage::new(a.width() * 2, a.height());
+    image::imageops::replace(&mut side, &a, 0, 0);
+    image::imageops::replace(&mut side, &a, i64::from(a.width()), 0);
+    side.save(&two).expect("save");
+    let run = common::station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &two.display().to_string(),
+            "--gallery",
+            &path(OBAMA2),
+        ],
+    );
+    run.expect_code(3);
+    assert!(
+        run.stderr().contains(&two.display().to_string()),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("--largest-face"), "{}", run.stderr());
+}
+
+/// The first line is the verdict, and a score inside the review band is REVIEW (exit 7), never
+/// an automatic pass.
+#[test]
+fn the_verdict_heads_the_output_and_the_review_band_gives_review() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = common::station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &path(OBAMA),
+            "--gallery",
+            &path(OBAMA2),
+            "--no-liveness",
+        ],
+    );
+    run.expect_code(0);
+    assert!(run.stdout().starts_with("VERIFIED\n"), "{}", run.stdout());
+    // A band wide enough to hold this genuine pair's score.
+    let run = common::station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &path(OBAMA),
+            "--gallery",
+            &path(OBAMA2),
+            "--no-liveness",
+            "--review-band",
+            "0.49",
+            "--json",
+        ],
+    );
+    run.expect_code(7);
+    let record = run.json();
+    assert_eq!(record["station"]["verdict"], "review");
+    assert_eq!(record["station"]["reasons"][0], "borderline");
+    assert_eq!(record["station"]["passed"], false);
+    assert_eq!(record["station"]["reviewBand"]["below"], 0.49);
+    let run = common::station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &path(OBAMA),
+            "--gallery",
+            &path(ALEX),
+            "--no-liveness",
+        ],
+    );
+    run.expect_code(1);
+    assert!(
+        run.stdout().starts_with("NOT VERIFIED: NO MATCH\n"),
+        "{}",
+        run.stdout()
+    );
+}
+
+/// ONNX Runtime's PyPI build writes a device id and telemetry queue under the user's cache
+/// folder unless told not to; a station promising local, private inference writes nothing there.
+#[test]
+fn a_compare_writes_nothing_under_a_fresh_home_or_cache() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::create_dir_all(&cache).expect("cache");
+    let run = common::station_with(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &path(OBAMA),
+            "--gallery",
+            &path(OBAMA2),
+        ],
+        |c| {
+            c.env("HOME", &home)
+                .env("XDG_CACHE_HOME", &cache)
+                .env_remove("ORT_DISABLE_TELEMETRY");
+        },
+    );
+    assert!(
+        run.output.status.code().is_some_and(|c| c <= 1 || c == 7),
+        "{}",
+        run.stderr()
+    );
+    for d in [&home, &cache] {
+        let found: Vec<_> = walk(d);
+        assert!(found.is_empty(), "written under {}: {found:?}", d.display());
+    }
+}
+
+fn walk(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// `liveness --labels` never prints an error rate over images it could not judge.
+#[test]
+fn liveness_rates_are_na_when_nothing_was_judged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let labels = dir.path().join("crops.csv");
+    std::fs::write(
+        &labels,
+        "path,label,source,subject,attack_type,image_kind\n\
+         liveness/live/nvlong21__0001__0001_00_00_01_0.jpg,live,nvlong21,0001,none,face_crop\n\
+         liveness/live/nvlong21__0001__0001_00_00_01_52.jpg,live,nvlong21,0001,none,face_crop\n",
+    )
+    .expect("labels");
+    let run = common::station(
+        dir.path(),
+        &[
+            "liveness",
+            "--labels",
+            &labels.display().to_string(),
+            "--root",
+            &common::data("").display().to_string(),
+        ],
+    );
+    run.expect_code(0);
+    let out = run.stdout();
+    assert!(out.contains("BPCER n/a"), "{out}");
+    assert!(!out.contains("BPCER 0.000"), "{out}");
+}
