@@ -483,6 +483,69 @@ mod tests {
     }
 
     #[test]
+    fn decodes_an_os2_palette_bitmap() {
+        // OS/2 1.x palettes are 3-byte RGB triples (Windows ones are 4 bytes).
+        let (w, h) = (21u32, 17u32);
+        let row = (w as usize).div_ceil(4) * 4;
+        let offset = 26 + 256 * 3;
+        let mut v = b"BM".to_vec();
+        v.extend_from_slice(&((offset + row * h as usize) as u32).to_le_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v.extend_from_slice(&(offset as u32).to_le_bytes());
+        v.extend_from_slice(&12u32.to_le_bytes());
+        v.extend_from_slice(&(w as u16).to_le_bytes());
+        v.extend_from_slice(&(h as u16).to_le_bytes());
+        v.extend_from_slice(&1u16.to_le_bytes());
+        v.extend_from_slice(&8u16.to_le_bytes());
+        for i in 0..=255u8 {
+            v.extend_from_slice(&[i, 255 - i, i / 2]); // B, G, R
+        }
+        for y in (0..h).rev() {
+            let start = v.len();
+            v.extend((0..w).map(|x| (x * 10 + y) as u8));
+            v.resize(start + row, 0);
+        }
+        let out = decode_image(&v, &DecodeLimits::default()).expect("OS/2 palette bitmap");
+        assert_eq!(out.dimensions(), (w, h));
+        let i = 3 * 10 + 5;
+        assert_eq!(out.get_pixel(3, 5).0, [i / 2, 255 - i, i]);
+    }
+
+    #[test]
+    fn decodes_a_motion_jpeg_frame_without_huffman_tables() {
+        // Webcam MJPEG frames omit DHT and rely on the Annex K tables (flagged by an AVI1 APP0);
+        // `image`'s encoder writes exactly those tables, so dropping its DHT segments makes one.
+        let jpeg = encode(&noise(64, 48), ImageFormat::Jpeg);
+        let mut mjpeg = jpeg[..2].to_vec();
+        mjpeg.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10]);
+        mjpeg.extend_from_slice(b"AVI1\0");
+        mjpeg.extend_from_slice(&[0; 9]);
+        let mut i = 2;
+        let mut dropped = 0;
+        while jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
+            let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+            if jpeg[i + 1] == 0xC4 {
+                dropped += 1;
+            } else {
+                mjpeg.extend_from_slice(&jpeg[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+        assert!(dropped > 0);
+        mjpeg.extend_from_slice(&jpeg[i..]);
+        let out = decode_image(&mjpeg, &DecodeLimits::default()).expect("MJPEG frame");
+        let reference = decode_image(&jpeg, &DecodeLimits::default()).expect("JPEG");
+        assert_eq!(out, reference);
+        // Cut and given back its EOI, it is refused like any other.
+        let mut cut = mjpeg[..mjpeg.len() * 7 / 10].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(matches!(
+            decode_image(&cut, &DecodeLimits::default()),
+            Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
     fn decodes_os2_bitmaps() {
         // Its 16-bit width and height used to be read as 32-bit fields, giving nonsense sizes.
         let img = gradient(37, 23);

@@ -894,6 +894,11 @@ fn single_block(
 /// Walks the whole file: every segment, every scan's data. Refuses a file whose scans hold fewer
 /// MCUs than the frame needs (cut, whatever marker follows), that ends before its end-of-image
 /// marker, that has no scan, or that never sends some component's DC coefficients.
+///
+/// A progressive file cut exactly between two scans, after every component's DC scan, passes:
+/// what it holds is a complete image at a coarser quality, not one padded with grey, and
+/// requiring every spectral band and refinement would refuse encoders that legitimately stop
+/// early.
 pub(super) fn check_scans(bytes: &[u8]) -> Result<(), DecodeError> {
     let mut seg = Segments::new(bytes)?;
     let mut frame: Option<Frame> = None;
