@@ -5,5 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# ONNX Runtime's PyPI build writes telemetry under the user's cache folder unless this is set.
+export ORT_DISABLE_TELEMETRY=1
 scripts/setup.sh
 cargo test --all-targets "$@"

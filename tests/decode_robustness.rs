@@ -2,7 +2,11 @@
 //! error), real JPEGs from `../shared/data` (all accepted; cut ones refused), and property tests
 //! over arbitrary and mutated files asserting no panic, bounded time, and no allocation or image
 //! beyond the limits. `PROPTEST_CASES` sets the cases per property (default 256).
+//!
+//! Its own test binary (not a module of `tests/integration`) because it installs a counting
+//! global allocator, which must not sit under every other test.
 
+#[path = "integration/common.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

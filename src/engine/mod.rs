@@ -68,11 +68,12 @@ impl From<&EngineError> for ApiError {
         match e {
             E::Api(a) => a.clone(),
             E::Decode {
-                source: D::TooManyBytes { .. } | D::TooManyPixels { .. },
+                source: D::TooManyBytes { .. } | D::TooManyPixels { .. } | D::DecoderLimit { .. },
                 ..
             } => Self::new(413, "image_too_large", e.to_string()),
             E::Decode {
-                source: D::UnknownFormat | D::UnsupportedFormat { .. },
+                source:
+                    D::UnknownFormat | D::UnsupportedFormat { .. } | D::UnsupportedFeature { .. },
                 ..
             } => Self::new(415, "unsupported_image", e.to_string()),
             E::Decode { .. } => Self::new(400, "invalid_image", e.to_string()),
