@@ -10,12 +10,14 @@ use crate::engine::{
     CompareOutcome, EngineError, LivenessOutcome, LocalVerifier, PipelineConfig, Verifier,
 };
 use crate::paths::StationPaths;
-use crate::record::{RecordError, Recorder};
+use crate::record::{DecisionContext, RecordError, Recorder};
 use crate::runtime::{RuntimeError, VerifiedModels};
 
 /// How a decision is made and recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecideOptions {
+    /// Who operated the station, and for a kiosk the claimed identity and attempt.
+    pub context: DecisionContext,
     /// Embed the images (base64) in the record instead of their SHA-256 digests.
     pub embed_images: bool,
     /// `None`: the mode's default band (`ReviewBand::default_for`).
@@ -64,7 +66,14 @@ pub fn decide(
     let images = options
         .embed_images
         .then(|| (request.probe.clone(), request.gallery.clone()));
-    let record = recorder.record_compare(&outcome, &judgement, &band, images, started)?;
+    let record = recorder.record_compare(
+        &outcome,
+        &judgement,
+        &band,
+        images,
+        started,
+        &options.context,
+    )?;
     Ok(Decided {
         outcome,
         judgement,

@@ -11,6 +11,7 @@ use crate::api::{CompareRequest, SearchMode, ValidRequest};
 use crate::engine::verdict::{ReviewBand, Verdict};
 use crate::engine::{EngineError, PipelineConfig, RemoteVerifier, Verifier};
 use crate::paths::StationPaths;
+use crate::record::DecisionContext;
 use crate::station::{decide, DecideOptions, Decided};
 use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
@@ -37,6 +38,9 @@ pub struct CompareArgs {
     /// an automatic pass (default: the mode's band, chosen on LFW; 0 turns it off).
     #[arg(long, value_name = "WIDTH")]
     pub review_band: Option<f64>,
+    /// The operator on shift (a name, not a biometric), written into the record.
+    #[arg(long, value_name = "NAME", value_parser = parse_operator)]
+    pub operator: Option<String>,
     /// Skip the liveness check of the probe.
     #[arg(long, conflicts_with = "liveness_min_score")]
     pub no_liveness: bool,
@@ -53,6 +57,15 @@ pub struct CompareArgs {
     /// `facestation serve`) instead of the local engine; the token comes from VERIFIK_TOKEN.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
+}
+
+/// An operator name: printable, at most 64 characters (it goes into every record).
+fn parse_operator(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
+        return Err("give a name of 1 to 64 printable characters".into());
+    }
+    Ok(s.to_string())
 }
 
 fn parse_mode(s: &str) -> Result<SearchMode, String> {
@@ -130,6 +143,10 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
         DecideOptions {
             embed_images: args.embed_images,
             review_band: review_band(&args)?,
+            context: DecisionContext {
+                operator: args.operator.clone(),
+                ..DecisionContext::default()
+            },
         },
     )
     .map_err(|e| name_probe(CliError::from(e), &args))?;

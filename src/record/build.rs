@@ -69,6 +69,29 @@ impl Stamper for FixedStamper {
     }
 }
 
+/// Who and what a decision was for, beyond the images: the operator on shift (a name typed at
+/// the start of a shift, not a biometric), and for a kiosk the claimed identity, the kiosk's id
+/// and the attempt number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionContext {
+    pub operator: Option<String>,
+    pub claimed_id: Option<String>,
+    pub kiosk_id: Option<String>,
+    pub attempt: Option<u32>,
+}
+
+/// A change of a setting that affects decisions (threshold, mode, engine, review band),
+/// recorded as a signed configuration record with its values before and after.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigChange {
+    pub setting: String,
+    pub before: Value,
+    pub after: Value,
+    /// Why the new value (e.g. the threshold basis chosen in the QA workbench).
+    pub basis: Option<String>,
+}
+
 /// How a record is built.
 #[derive(Debug, Clone, Default)]
 pub struct RecordOptions {
@@ -80,6 +103,7 @@ pub struct RecordOptions {
     pub client: String,
     /// When the comparison started.
     pub compared_at: Option<OffsetDateTime>,
+    pub context: DecisionContext,
 }
 
 pub fn iso_millis(t: OffsetDateTime) -> String {
@@ -210,6 +234,10 @@ pub fn build_record(
         "version": env!("CARGO_PKG_VERSION"),
         "remote": outcome.remote,
         "imagesEmbedded": options.embed_images && options.images.is_some(),
+        "operator": options.context.operator,
+        "claimedId": options.context.claimed_id,
+        "kioskId": options.context.kiosk_id,
+        "attempt": options.context.attempt,
     });
     json!({
         "id": stamp.record_id(),
@@ -257,6 +285,40 @@ pub fn build_liveness_record(
             "facesFound": outcome.faces_found,
             "models": outcome.models,
             "timingsMs": outcome.timings,
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    })
+}
+
+/// Builds the unsigned record of a configuration change (`data.type` "configuration").
+pub fn build_config_record(
+    change: &ConfigChange,
+    operator: Option<&str>,
+    client: &str,
+    stamp: &dyn Stamper,
+) -> Value {
+    let now = stamp.now();
+    json!({
+        "id": stamp.record_id(),
+        "data": {
+            "__v": 0,
+            "_id": stamp.object_id(),
+            "type": "configuration",
+            "client": client,
+            "deleted": false,
+            "createdAt": iso_millis(now),
+            "updatedAt": iso_millis(now),
+        },
+        "signature": {
+            "message": "Certified by FaceStation",
+            "dateTime": verifik_date(now),
+        },
+        "station": {
+            "setting": change.setting,
+            "before": change.before,
+            "after": change.after,
+            "basis": change.basis,
+            "operator": operator,
             "version": env!("CARGO_PKG_VERSION"),
         },
     })

@@ -16,7 +16,8 @@ pub mod sign;
 use std::path::{Path, PathBuf};
 
 pub use build::{
-    build_liveness_record, build_record, FixedStamper, RecordOptions, Stamper, SystemStamper,
+    build_config_record, build_liveness_record, build_record, ConfigChange, DecisionContext,
+    FixedStamper, RecordOptions, Stamper, SystemStamper,
 };
 pub use canonical::canonical_json;
 pub use keys::{default_key_path, StationKey};

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::build::{build_liveness_record, build_record, RecordOptions, Stamper, SystemStamper};
+use super::build::{
+    build_config_record, build_liveness_record, build_record, ConfigChange, DecisionContext,
+    RecordOptions, Stamper, SystemStamper,
+};
 use super::{default_key_path, default_log_path, read_recent, AuditLog, RecordError, StationKey};
 use crate::engine::verdict::{Judgement, ReviewBand};
 use crate::engine::{CompareOutcome, LivenessOutcome};
@@ -93,12 +96,14 @@ impl Recorder {
         band: &ReviewBand,
         images: Option<(Vec<u8>, Vec<Vec<u8>>)>,
         compared_at: OffsetDateTime,
+        context: &DecisionContext,
     ) -> Result<Value, RecordError> {
         let options = RecordOptions {
             embed_images: images.is_some(),
             images,
             client: self.key.key_id(),
             compared_at: Some(compared_at),
+            context: context.clone(),
         };
         let record = build_record(outcome, judgement, band, &options, self.stamper.as_ref());
         self.log.append_signed(record, &self.key)
@@ -110,8 +115,55 @@ impl Recorder {
         self.log.append_signed(record, &self.key)
     }
 
+    /// Records a change of a decision-relevant setting (signed, appended like a decision).
+    pub fn record_config(
+        &self,
+        change: &ConfigChange,
+        operator: Option<&str>,
+    ) -> Result<Value, RecordError> {
+        let record =
+            build_config_record(change, operator, &self.key.key_id(), self.stamper.as_ref());
+        self.log.append_signed(record, &self.key)
+    }
+
     /// The newest `n` records of the log, oldest first.
     pub fn recent(&self, n: usize) -> Result<Vec<Value>, RecordError> {
         read_recent(self.log.path(), n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{verify_log, verify_record, FixedStamper};
+
+    #[test]
+    fn a_configuration_change_is_a_signed_record_with_before_and_after() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let paths = StationPaths {
+            models: None,
+            log: Some(dir.path().join("audit.jsonl")),
+            key: Some(dir.path().join("key.pem")),
+        };
+        let at = time::macros::datetime!(2026-12-01 09:00 UTC);
+        let recorder = Recorder::open(&paths)
+            .expect("recorder")
+            .with_stamper(Arc::new(FixedStamper::new(at)));
+        let change = ConfigChange {
+            setting: "compare_threshold.FAST".into(),
+            before: serde_json::json!(0.62),
+            after: serde_json::json!(0.65),
+            basis: Some("FMR 0.01% on a desk's own pairs".into()),
+        };
+        let r = recorder
+            .record_config(&change, Some("Ana B"))
+            .expect("recorded");
+        verify_record(&r).expect("signed");
+        assert_eq!(r["data"]["type"], "configuration");
+        assert_eq!(r["station"]["before"], 0.62);
+        assert_eq!(r["station"]["after"], 0.65);
+        assert_eq!(r["station"]["operator"], "Ana B");
+        assert_eq!(r["data"]["createdAt"], "2026-12-01T09:00:00.000Z");
+        assert_eq!(verify_log(recorder.log_path()).expect("chain").records, 1);
     }
 }

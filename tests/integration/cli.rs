@@ -420,11 +420,14 @@ fn the_verdict_heads_the_output_and_the_review_band_gives_review() {
             "--no-liveness",
             "--review-band",
             "0.49",
+            "--operator",
+            "Ana B",
             "--json",
         ],
     );
     run.expect_code(7);
     let record = run.json();
+    assert_eq!(record["station"]["operator"], "Ana B");
     assert_eq!(record["station"]["verdict"], "review");
     assert_eq!(record["station"]["reasons"][0], "borderline");
     assert_eq!(record["station"]["passed"], false);
