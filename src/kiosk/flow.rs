@@ -255,10 +255,10 @@ impl Kiosk {
     fn tick(&mut self, now: Instant, effects: &mut Vec<Effect>) {
         let c = &self.config;
         match &mut self.screen {
-            Screen::Welcome { typed, .. } => {
-                if !typed.is_empty() && now.duration_since(self.last_key) >= c.idle_reset {
-                    self.screen = welcome(None);
-                }
+            Screen::Welcome { typed, .. }
+                if !typed.is_empty() && now.duration_since(self.last_key) >= c.idle_reset =>
+            {
+                self.screen = welcome(None);
             }
             Screen::Live {
                 id,
