@@ -54,14 +54,8 @@ enum Command {
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
-        command: RecordCommand,
+        command: cli::record::RecordCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum RecordCommand {
-    /// Checks every signature and the hash chain of an audit log; names the first bad line.
-    Verify { log: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -83,9 +77,7 @@ fn main() -> ExitCode {
         Some(Command::Eval(a)) => cli::eval::run(&common, a),
         Some(Command::Bench(a)) => cli::bench::run(&common, a),
         Some(Command::Serve(a)) => cli::serve::run(&common, a),
-        Some(Command::Record {
-            command: RecordCommand::Verify { log },
-        }) => cli::record::verify(&log),
+        Some(Command::Record { command }) => cli::record::run(args.key.as_deref(), command),
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
                 models: args.models,

@@ -11,6 +11,9 @@ mod fsutil;
 pub mod keys;
 pub mod log;
 pub mod sign;
+#[cfg(test)]
+mod testutil;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +23,7 @@ pub use log::{default_log_path, read_recent, verify_log, AuditLog, LogReport};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
 
 pub use log::{AppendReport, Recovery, RecoveryKind};
+pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
 
 /// Everything that can go wrong while keying, signing, verifying or logging.
 #[derive(Debug, thiserror::Error)]

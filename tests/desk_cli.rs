@@ -1,0 +1,193 @@
+//! The access-control desk end to end through the `facestation` binary: trusted keys, key
+//! rotation, signed checkpoints and inclusion proofs, export and purge. No models needed: logs
+//! are written through the library with a key in a temp folder, as the station would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use facestation::record::{sign_record, AuditLog, StationKey};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+struct Desk {
+    dir: tempfile::TempDir,
+}
+
+impl Desk {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tmp"),
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.dir.path().join("station-key.pem")
+    }
+
+    fn key(&self) -> StationKey {
+        StationKey::load_or_create(&self.key_path()).expect("key")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `facestation --log <log> --key <key> ARGS`.
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_key(&self.key_path(), args)
+    }
+
+    fn run_with_key(&self, key: &Path, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_facestation"))
+            .arg("--log")
+            .arg(self.log())
+            .arg("--key")
+            .arg(key)
+            .args(args)
+            .output()
+            .expect("run facestation");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "panic: {stderr}");
+        out
+    }
+
+    /// Appends `n` compare records (even ones match) through the library, as the station does.
+    fn append(&self, n: usize, time: &str) {
+        let log = AuditLog::open(&self.log()).expect("log");
+        let key = self.key();
+        for i in 0..n {
+            log.append_signed(compare(i, time, i % 2 == 0), &key)
+                .expect("append");
+        }
+    }
+
+    fn log_str(&self) -> String {
+        self.log().display().to_string()
+    }
+}
+
+fn compare(i: usize, time: &str, passed: bool) -> Value {
+    let score = if passed { 0.93 } else { 0.41 };
+    json!({
+        "id": format!("c{i:04}"),
+        "data": {
+            "type": "compare",
+            "probe": [format!("sha256:{}", hex::encode(Sha256::digest(format!("p{i}"))))],
+            "gallery": [format!("sha256:{}", hex::encode(Sha256::digest(format!("g{i}"))))],
+            "result": {"score": score, "compare_min_score": 0.85, "passed": passed},
+            "createdAt": time,
+            "comparedAt": time,
+            "search_mode": "FAST",
+        },
+        "signature": {"message": "Certified by FaceStation", "dateTime": "x"},
+        "station": {
+            "engine": "local",
+            "decision": if passed { "match" } else { "no_match" },
+            "passed": passed,
+            "threshold": 0.85,
+        },
+    })
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    stdout(o)
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The forgery trusted keys exist for: line `from` is edited from match to no-match, then it and
+/// every later line are re-signed with `forger` AND re-chained, so that the log is consistent on
+/// its own (and `verify_log`, which only checks embedded keys, accepts it).
+fn forge_from(log: &Path, from: usize, forger: &StationKey) {
+    let text = std::fs::read_to_string(log).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut prev = if from == 1 {
+        "0".repeat(64)
+    } else {
+        sha256_hex(lines[from - 2].as_bytes())
+    };
+    for (i, line) in lines.iter_mut().enumerate().skip(from - 1) {
+        let mut r: Value = serde_json::from_str(line).expect("json");
+        if i == from - 1 {
+            assert_eq!(
+                r["station"]["decision"], "match",
+                "line {from} must be a match"
+            );
+            r["station"]["decision"] = json!("no_match");
+            r["station"]["passed"] = json!(false);
+            r["data"]["result"]["passed"] = json!(false);
+            r["data"]["result"]["score"] = json!(0.12);
+        }
+        r["prevRecordSha256"] = json!(prev);
+        sign_record(&mut r, forger).expect("sign");
+        *line = serde_json::to_string(&r).expect("ser");
+        prev = sha256_hex(line.as_bytes());
+    }
+    std::fs::write(log, lines.join("\n") + "\n").expect("write");
+}
+
+#[test]
+fn forged_and_rechained_tail_is_caught_unless_the_forger_is_trusted() {
+    let desk = Desk::new();
+    desk.append(10, "2024-05-01T10:00:00.000Z");
+    let verify = ["record", "verify", &desk.log_str()];
+    assert!(ok(&desk.run(&verify)).contains("10 records"));
+
+    let forger = StationKey::generate().expect("rng");
+    forge_from(&desk.log(), 5, &forger);
+    facestation::record::verify_log(&desk.log()).expect("consistent on its own");
+
+    let out = desk.run(&verify);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("line 5"), "{err}");
+    assert!(err.contains(&forger.key_id()), "{err}");
+
+    let forger_b64 = forger.public_key_b64();
+    let trusted = desk.run(&["record", "verify", &desk.log_str(), "--trust", &forger_b64]);
+    assert!(ok(&trusted).contains("10 records"));
+    // A key id is not a key.
+    let by_id = desk.run(&[
+        "record",
+        "verify",
+        &desk.log_str(),
+        "--trust",
+        &forger.key_id(),
+    ]);
+    assert_eq!(by_id.status.code(), Some(2), "{}", stderr(&by_id));
+    assert!(stderr(&by_id).contains("key id"), "{}", stderr(&by_id));
+}
+
+#[test]
+fn verify_without_any_key_fails_clearly_and_creates_none() {
+    let desk = Desk::new();
+    desk.append(2, "2024-05-01T10:00:00.000Z");
+    let missing = desk.path("no-such-key.pem");
+    let out = desk.run_with_key(&missing, &["record", "verify", &desk.log_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no station key"), "{}", stderr(&out));
+    assert!(!missing.exists(), "verifying must not create a key");
+    // With the station's public key given explicitly it verifies.
+    let b64 = desk.key().public_key_b64();
+    let out = desk.run_with_key(
+        &missing,
+        &["record", "verify", &desk.log_str(), "--trust", &b64],
+    );
+    assert!(ok(&out).contains("2 records"));
+    assert!(!missing.exists());
+}
