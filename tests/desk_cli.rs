@@ -191,3 +191,89 @@ fn verify_without_any_key_fails_clearly_and_creates_none() {
     assert!(ok(&out).contains("2 records"));
     assert!(!missing.exists());
 }
+
+#[test]
+fn checkpoint_catches_truncation_and_proofs_check_without_the_log() {
+    let desk = Desk::new();
+    desk.append(10, "2024-05-01T10:00:00.000Z");
+    let log = desk.log_str();
+    let cp = desk.path("copied-elsewhere.checkpoint");
+    let cp_s = cp.display().to_string();
+    assert!(ok(&desk.run(&["record", "checkpoint", &log, "--out", &cp_s])).contains("10 records"));
+    ok(&desk.run(&["record", "checkpoint", &log]));
+    assert!(desk.path("audit.jsonl.checkpoint").exists());
+    let text = std::fs::read_to_string(&cp).expect("checkpoint");
+    assert_eq!(text.lines().nth(1), Some("10"), "{text}");
+
+    let verified = ok(&desk.run(&["record", "verify", &log, "--checkpoint", &cp_s]));
+    assert!(verified.contains("root matches"), "{verified}");
+
+    let proof = ok(&desk.run(&["record", "prove", &log, "--seq", "4", "--checkpoint", &cp_s]));
+    let p: Value = serde_json::from_str(&proof).expect("proof is JSON");
+    assert_eq!(
+        (p["leafIndex"].as_u64(), p["treeSize"].as_u64()),
+        (Some(3), Some(10))
+    );
+    assert!(p["auditPath"].as_array().is_some_and(|a| a.len() == 4));
+    let line4 = std::fs::read_to_string(desk.log())
+        .expect("log")
+        .lines()
+        .nth(3)
+        .map(str::to_owned);
+    assert_eq!(p["record"].as_str(), line4.as_deref());
+    let proof_file = desk.path("proof.json");
+    std::fs::write(&proof_file, &proof).expect("write");
+    let proof_s = proof_file.display().to_string();
+
+    // Checked without the log.
+    let saved = std::fs::read(desk.log()).expect("log");
+    std::fs::remove_file(desk.log()).expect("rm");
+    let checked = ok(&desk.run(&["record", "check-proof", &proof_s, "--checkpoint", &cp_s]));
+    assert!(checked.contains("record 4"), "{checked}");
+    // A changed record's proof does not hold.
+    let mut changed = p.clone();
+    let mut r: Value = serde_json::from_str(p["record"].as_str().expect("str")).expect("json");
+    r["data"]["result"]["score"] = json!(0.11);
+    changed["record"] = json!(serde_json::to_string(&r).expect("ser"));
+    std::fs::write(&proof_file, changed.to_string()).expect("write");
+    let out = desk.run(&["record", "check-proof", &proof_s, "--checkpoint", &cp_s]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("inclusion proof does not hold"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor against a checkpoint by a key that is not trusted.
+    std::fs::write(&proof_file, &proof).expect("write");
+    let stranger = StationKey::generate().expect("rng").public_key_b64();
+    let out = desk.run_with_key(
+        &desk.path("none.pem"),
+        &[
+            "record",
+            "check-proof",
+            &proof_s,
+            "--checkpoint",
+            &cp_s,
+            "--trust",
+            &stranger,
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("not signed by a trusted key"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Truncated after the checkpoint: the chain cannot tell, the checkpoint does.
+    let kept: Vec<&[u8]> = saved.split_inclusive(|&b| b == b'\n').take(7).collect();
+    std::fs::write(desk.log(), kept.concat()).expect("truncate");
+    ok(&desk.run(&["record", "verify", &log]));
+    let out = desk.run(&["record", "verify", &log, "--checkpoint", &cp_s]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("log has 7 records, checkpoint covers 10: records 8-10 missing"),
+        "{}",
+        stderr(&out)
+    );
+}

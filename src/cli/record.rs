@@ -3,10 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use base64::Engine as _;
 use clap::Subcommand;
 
 use super::CliError;
-use crate::record::{default_key_path, verify_log_trusted, RecordError, TrustedKeys};
+use crate::record::{
+    default_checkpoint_path, default_key_path, verify_log_trusted, write_checkpoint, Checkpoint,
+    InclusionProof, RecordError, StationKey, TrustedKeys,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
@@ -19,6 +23,39 @@ pub enum RecordCommand {
         /// file holding it (or a PEM public key). Repeatable.
         #[arg(long = "trust", value_name = "PUBKEY_OR_FILE")]
         trust: Vec<String>,
+        /// Also check against a signed checkpoint: fails if the log is shorter than it or its
+        /// Merkle root at the checkpoint's size differs.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Writes a checkpoint (RFC 6962 Merkle root of the log, signed by the station key, C2SP
+    /// tlog-checkpoint text) to keep elsewhere: it makes truncation and rewriting detectable.
+    Checkpoint {
+        log: PathBuf,
+        /// Where to write it (default: <LOG>.checkpoint).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Prints an inclusion proof (JSON) of one record: checkable with `check-proof` and the
+    /// checkpoint, without the log.
+    Prove {
+        log: PathBuf,
+        /// The record's seq (its line number).
+        #[arg(long)]
+        seq: u64,
+        /// Prove against this checkpoint's tree (default: the whole log as it is now).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Checks an inclusion proof against a signed checkpoint, without the log.
+    CheckProof {
+        /// The proof printed by `record prove` ("-" for standard input).
+        proof: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        /// Trust this public key for the checkpoint's signature (as for `verify`). Repeatable.
+        #[arg(long = "trust", value_name = "PUBKEY_OR_FILE")]
+        trust: Vec<String>,
     },
 }
 
@@ -26,7 +63,22 @@ pub enum RecordCommand {
 /// when absent).
 pub fn run(key: Option<&Path>, command: RecordCommand) -> Result<ExitCode, CliError> {
     match command {
-        RecordCommand::Verify { log, trust } => verify(key, &log, &trust),
+        RecordCommand::Verify {
+            log,
+            trust,
+            checkpoint,
+        } => verify(key, &log, &trust, checkpoint.as_deref()),
+        RecordCommand::Checkpoint { log, out } => checkpoint(key, &log, out),
+        RecordCommand::Prove {
+            log,
+            seq,
+            checkpoint,
+        } => prove(&log, seq, checkpoint.as_deref()),
+        RecordCommand::CheckProof {
+            proof,
+            checkpoint,
+            trust,
+        } => check_proof(key, &proof, &checkpoint, &trust),
     }
 }
 
@@ -62,15 +114,96 @@ pub(crate) fn trusted_keys(key: Option<&Path>, trust: &[String]) -> Result<Trust
     Ok(keys)
 }
 
-pub fn verify(key: Option<&Path>, log: &Path, trust: &[String]) -> Result<ExitCode, CliError> {
+/// The station's key for signing; never created here (a checkpoint or tombstone by a key nobody
+/// knows would be worthless).
+pub(crate) fn station_key(key: Option<&Path>) -> Result<StationKey, CliError> {
+    let path = key_path(key)?;
+    StationKey::load(&path).map_err(|e| match e {
+        RecordError::KeyNotFound { path } => CliError::Usage(format!(
+            "no station key at {}: pass --key, or run `facestation key init` to create one",
+            path.display()
+        )),
+        other => other.into(),
+    })
+}
+
+pub fn verify(
+    key: Option<&Path>,
+    log: &Path,
+    trust: &[String],
+    checkpoint: Option<&Path>,
+) -> Result<ExitCode, CliError> {
     let trusted = trusted_keys(key, trust)?;
-    let report = verify_log_trusted(log, &trusted)?;
+    let cp = checkpoint.map(Checkpoint::read).transpose()?;
+    let report = verify_log_trusted(log, &trusted, cp.as_ref())?;
     println!(
         "{}: {} records, every signature valid and by a trusted key, chain intact (keys: {}; last line sha256 {})",
         log.display(),
         report.log.records,
         report.log.key_ids.join(", "),
         report.log.last_sha256
+    );
+    println!(
+        "merkle root at size {}: {}",
+        report.log.records,
+        base64::engine::general_purpose::STANDARD.encode(report.root)
+    );
+    if let (Some(path), Some((size, key_id))) = (checkpoint, &report.checkpoint) {
+        println!(
+            "checkpoint {}: covers {size} records, root matches, signed by trusted key {key_id}",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn checkpoint(key: Option<&Path>, log: &Path, out: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let key = station_key(key)?;
+    let out = out.unwrap_or_else(|| default_checkpoint_path(log));
+    let cp = write_checkpoint(log, &key, &out)?;
+    println!(
+        "{}: checkpoint of {} records (root {}), signed by key {}",
+        out.display(),
+        cp.size,
+        base64::engine::general_purpose::STANDARD.encode(cp.root),
+        key.key_id()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prove(log: &Path, seq: u64, checkpoint: Option<&Path>) -> Result<ExitCode, CliError> {
+    let cp = checkpoint.map(Checkpoint::read).transpose()?;
+    let proof = InclusionProof::build(log, seq, cp.as_ref())?;
+    let text = serde_json::to_string_pretty(&proof).map_err(RecordError::from)?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_proof(
+    key: Option<&Path>,
+    proof: &Path,
+    checkpoint: &Path,
+    trust: &[String],
+) -> Result<ExitCode, CliError> {
+    let trusted = trusted_keys(key, trust)?;
+    let bytes = super::read_input(proof)?;
+    let proof: InclusionProof = serde_json::from_slice(&bytes).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not an inclusion proof: {e}",
+            proof.display()
+        ))
+    })?;
+    let cp = Checkpoint::read(checkpoint)?;
+    let ok = proof.check(&cp, &trusted)?;
+    println!(
+        "record {} ({}signed by key {}) is in the log: leaf {} of {}, under the checkpoint {} signed by trusted key {}",
+        ok.seq,
+        ok.record_id.map(|id| format!("id {id}, ")).unwrap_or_default(),
+        ok.record_key_id,
+        ok.seq - 1,
+        ok.tree_size,
+        checkpoint.display(),
+        ok.checkpoint_key_id
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@
 //! [`AppendReport`].
 //!
 //! What the chain cannot show on its own: that trailing lines were cut off.
-//! Keep `LogReport::last_sha256`/`records` somewhere else if that matters.
+//! Signed checkpoints (`checkpoint`: a Merkle tree head of the lines) kept
+//! elsewhere cover that.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::fsutil::{map_open_err, open_read, open_regular, private_options, sidecar};
 use super::keys::StationKey;
+use super::merkle::{leaf_hash, Hash};
 use super::sign::{sign_record, verify_record};
 use super::{create_private_dir_all, io_err, sync_parent_dir, RecordError};
 
@@ -505,6 +507,8 @@ pub(crate) struct Walked<'a> {
     /// The line without its newline.
     pub bytes: &'a [u8],
     pub record: &'a Value,
+    /// RFC 6962 leaf hash of the line.
+    pub leaf: Hash,
 }
 
 /// Reads `path` line by line, checking JSON, the hash chain and `seq`
@@ -576,6 +580,7 @@ pub(crate) fn walk_file(
             n,
             bytes,
             record: &record,
+            leaf: leaf_hash(bytes),
         })?;
         if let Some(id) = record
             .get("signature")

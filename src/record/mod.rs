@@ -7,9 +7,11 @@
 //! that editing, removing or reordering past lines is detectable.
 
 pub mod canonical;
+pub mod checkpoint;
 mod fsutil;
 pub mod keys;
 pub mod log;
+pub mod merkle;
 pub mod sign;
 #[cfg(test)]
 mod testutil;
@@ -22,6 +24,7 @@ pub use keys::{default_key_path, StationKey};
 pub use log::{default_log_path, read_recent, verify_log, AuditLog, LogReport};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
 
+pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
 pub use log::{AppendReport, Recovery, RecoveryKind};
 pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
 

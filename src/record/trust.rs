@@ -15,9 +15,11 @@ use ed25519_dalek::pkcs8::DecodePublicKey;
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
+use super::checkpoint::{log_origin, Checkpoint};
 use super::fsutil::open_read;
 use super::keys::{key_id_of, StationKey};
 use super::log::{walk_log, LogReport};
+use super::merkle::{empty_root, CompactTree, Hash};
 use super::sign::verify_record_with_key;
 use super::{io_err, RecordError};
 
@@ -191,6 +193,13 @@ pub struct TrustReport {
     pub log: LogReport,
     /// Key ids trusted after the last line.
     pub trusted_at_end: Vec<String>,
+    /// RFC 6962 root of all lines (what a checkpoint now would sign).
+    pub root: Hash,
+    /// The log's checkpoint origin line.
+    pub origin: String,
+    /// The checkpoint checked, if one was given: its size and the trusted
+    /// key id that signed it.
+    pub checkpoint: Option<(u64, String)>,
 }
 
 /// The public key a record claims to be signed by.
@@ -211,14 +220,26 @@ fn signer(record: &Value) -> Result<[u8; 32], String> {
 }
 
 /// Checks `path` like [`verify_log`](super::verify_log), and also that every
-/// record is signed by a key in `trusted`.
-pub fn verify_log_trusted(path: &Path, trusted: &TrustedKeys) -> Result<TrustReport, RecordError> {
+/// record is signed by a key in `trusted`; with `checkpoint`, also that the
+/// checkpoint is signed by a trusted key and that the log still holds the
+/// lines it covers, unchanged.
+pub fn verify_log_trusted(
+    path: &Path,
+    trusted: &TrustedKeys,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<TrustReport, RecordError> {
     if trusted.is_empty() {
         return Err(RecordError::NoTrustedKey(
             "give at least one public key to verify the log against".into(),
         ));
     }
     let current = trusted.clone();
+    // Every key trusted at some point, for the checkpoint's signature.
+    let ever = trusted.clone();
+    let mut tree = CompactTree::new();
+    let mut first_leaf = None;
+    let cp_size = checkpoint.map(|c| c.size);
+    let mut root_at_cp = (cp_size == Some(0)).then(empty_root);
     let log = walk_log(path, false, |line| {
         let bad = |reason: String| RecordError::BadLine {
             line: line.n,
@@ -235,11 +256,30 @@ pub fn verify_log_trusted(path: &Path, trusted: &TrustedKeys) -> Result<TrustRep
         }
         verify_record_with_key(line.record, &B64.encode(key))
             .map_err(|e| bad(format!("signature does not verify ({e})")))?;
+        if first_leaf.is_none() {
+            first_leaf = Some(line.leaf);
+        }
+        tree.push(line.leaf);
+        if Some(tree.size()) == cp_size {
+            root_at_cp = Some(tree.root());
+        }
         Ok(())
     })?;
+    let origin = log_origin(first_leaf.as_ref());
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(cp) => {
+            let key_id = cp.verify(&ever)?;
+            cp.check_log(log.records as u64, root_at_cp, &origin)?;
+            Some((cp.size, key_id))
+        }
+    };
     Ok(TrustReport {
         log,
         trusted_at_end: current.key_ids(),
+        root: tree.root(),
+        origin,
+        checkpoint,
     })
 }
 
@@ -269,14 +309,14 @@ mod tests {
         let station = StationKey::generate().expect("rng");
         let forger = StationKey::generate().expect("rng");
         let path = ten(dir.path(), &station);
-        let report = verify_log_trusted(&path, &only(&station)).expect("pristine");
+        let report = verify_log_trusted(&path, &only(&station), None).expect("pristine");
         assert_eq!(report.log.records, 10);
 
         forge_from(&path, 5, &forger, flip_to_no_match);
         // On its own the forged log is perfectly consistent...
         crate::record::verify_log(&path).expect("self-consistent forgery");
         // ...but not signed by the station.
-        match verify_log_trusted(&path, &only(&station)) {
+        match verify_log_trusted(&path, &only(&station), None) {
             Err(e @ RecordError::UntrustedKeyAt { .. }) => {
                 let RecordError::UntrustedKeyAt {
                     line, ref key_id, ..
@@ -293,10 +333,10 @@ mod tests {
         // Trusting the forger (and the station for lines 1-4) lets it pass.
         let mut both = only(&station);
         both.add(forger.public_key_bytes());
-        verify_log_trusted(&path, &both).expect("trusted forger");
+        verify_log_trusted(&path, &both, None).expect("trusted forger");
         // The forger alone fails at line 1.
         assert!(matches!(
-            verify_log_trusted(&path, &only(&forger)),
+            verify_log_trusted(&path, &only(&forger), None),
             Err(RecordError::UntrustedKeyAt { line: 1, .. })
         ));
     }
@@ -308,7 +348,7 @@ mod tests {
         let path = ten(dir.path(), &station);
         let text = std::fs::read_to_string(&path).expect("read");
         std::fs::write(&path, text.replacen("0.9", "0.1", 1)).expect("write");
-        match verify_log_trusted(&path, &only(&station)) {
+        match verify_log_trusted(&path, &only(&station), None) {
             Err(RecordError::BadLine { line: 1, reason }) => {
                 assert!(reason.starts_with("signature does not verify"), "{reason}")
             }
@@ -322,7 +362,7 @@ mod tests {
         let station = StationKey::generate().expect("rng");
         let path = ten(dir.path(), &station);
         assert!(matches!(
-            verify_log_trusted(&path, &TrustedKeys::new()),
+            verify_log_trusted(&path, &TrustedKeys::new(), None),
             Err(RecordError::NoTrustedKey(_))
         ));
     }
