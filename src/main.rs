@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::record::RecordCommand,
     },
+    /// The station's signing key: show it to verifiers, create it, rotate it.
+    Key {
+        #[command(subcommand)]
+        command: cli::key::KeyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,9 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => cli::bench::run(&common, a),
         Some(Command::Serve(a)) => cli::serve::run(&common, a),
         Some(Command::Record { command }) => cli::record::run(args.key.as_deref(), command),
+        Some(Command::Key { command }) => {
+            cli::key::run(args.key.as_deref(), args.log.as_deref(), command)
+        }
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
                 models: args.models,

@@ -277,3 +277,90 @@ fn checkpoint_catches_truncation_and_proofs_check_without_the_log() {
         stderr(&out)
     );
 }
+
+#[test]
+fn key_show_init_and_rotation_keep_old_records_verifiable() {
+    let desk = Desk::new();
+    let log = desk.log_str();
+    // Nothing to show before the station has a key; init creates it.
+    let out = desk.run(&["key", "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("key init"), "{}", stderr(&out));
+    let init: Value =
+        serde_json::from_str(&ok(&desk.run(&["key", "init", "--json"]))).expect("json");
+    let original = desk.key();
+    assert_eq!(init["publicKey"], original.public_key_b64().as_str());
+    let shown = ok(&desk.run(&["key", "show"]));
+    assert!(
+        shown.contains(&format!("public key: {}", original.public_key_b64())),
+        "{shown}"
+    );
+    assert!(shown.contains(&original.key_id()), "{shown}");
+    let pem = ok(&desk.run(&["key", "show", "--pem"]));
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    // What `key show` prints can be handed over as a file.
+    let pub_file = desk.path("station.pub");
+    std::fs::write(&pub_file, &shown).expect("write");
+
+    desk.append(3, "2024-05-01T10:00:00.000Z");
+    let rotated: Value =
+        serde_json::from_str(&ok(&desk.run(&["key", "rotate", "--json"]))).expect("json");
+    assert_eq!(rotated["seq"], 4);
+    assert_eq!(rotated["previousKeyId"], original.key_id().as_str());
+    let new = desk.key();
+    assert_eq!(rotated["newKeyId"], new.key_id().as_str());
+    let retired = desk.path(&format!("station-key.pem.{}.retired", original.key_id()));
+    assert!(retired.exists());
+    desk.append(2, "2024-05-02T10:00:00.000Z");
+
+    // On the station (current + retired key) and elsewhere with the original key only.
+    assert!(ok(&desk.run(&["record", "verify", &log])).contains("6 records"));
+    let elsewhere = desk.path("verifier-has-no-key.pem");
+    let pub_s = pub_file.display().to_string();
+    let out = desk.run_with_key(&elsewhere, &["record", "verify", &log, "--trust", &pub_s]);
+    assert!(ok(&out).contains("6 records"));
+    // Trusting only the new key fails at the first record before the rotation.
+    let new_b64 = new.public_key_b64();
+    let out = desk.run_with_key(&elsewhere, &["record", "verify", &log, "--trust", &new_b64]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&original.key_id()),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Separate processes creating the key at once (the unit test races 16 threads for 200 rounds
+/// on the same code path): every process gets the same, complete key.
+#[test]
+fn racing_processes_create_one_key() {
+    for round in 0..10 {
+        let desk = Desk::new();
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_facestation"))
+                    .arg("--key")
+                    .arg(desk.key_path())
+                    .args(["key", "init", "--json"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let keys: Vec<String> = children
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().expect("wait");
+                let v: Value = serde_json::from_str(&ok(&out)).expect("json");
+                v["publicKey"].as_str().expect("key").to_owned()
+            })
+            .collect();
+        assert!(
+            keys.iter().all(|k| *k == keys[0]),
+            "round {round}: {keys:?}"
+        );
+        assert_eq!(keys[0], desk.key().public_key_b64());
+    }
+}

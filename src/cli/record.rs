@@ -82,7 +82,7 @@ pub fn run(key: Option<&Path>, command: RecordCommand) -> Result<ExitCode, CliEr
     }
 }
 
-fn key_path(key: Option<&Path>) -> Result<PathBuf, CliError> {
+pub(crate) fn key_path(key: Option<&Path>) -> Result<PathBuf, CliError> {
     Ok(match key {
         Some(k) => k.to_path_buf(),
         None => default_key_path()?,

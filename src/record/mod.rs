@@ -12,9 +12,11 @@ mod fsutil;
 pub mod keys;
 pub mod log;
 pub mod merkle;
+pub mod rotation;
 pub mod sign;
 #[cfg(test)]
 mod testutil;
+mod timeutil;
 pub mod trust;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ pub use sign::{sign_record, verify_record, verify_record_with_key};
 
 pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
 pub use log::{AppendReport, Recovery, RecoveryKind};
+pub use rotation::{rotate_key, RotationOutcome};
 pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
 
 /// Everything that can go wrong while keying, signing, verifying or logging.

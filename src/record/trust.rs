@@ -20,6 +20,7 @@ use super::fsutil::open_read;
 use super::keys::{key_id_of, StationKey};
 use super::log::{walk_log, LogReport};
 use super::merkle::{empty_root, CompactTree, Hash};
+use super::rotation::{check_rotation, ROTATION_TYPE};
 use super::sign::verify_record_with_key;
 use super::{io_err, RecordError};
 
@@ -76,7 +77,7 @@ impl TrustedKeys {
 
     /// Adds a key given by an operator: the base64 public key as printed by
     /// `facestation key show`, or a file holding it (or a PEM public key,
-    /// or `key show --json` output). A key id alone is refused: it is a
+    /// or `key show` / `key show --json` output). A key id alone is refused: it is a
     /// fingerprint, not something a signature can be checked against.
     pub fn add_arg(&mut self, arg: &str) -> Result<(), RecordError> {
         self.add(parse_trust_arg(arg)?);
@@ -183,7 +184,11 @@ fn parse_public_key_text(text: &str) -> Option<[u8; 32]> {
         let v: Value = serde_json::from_str(text).ok()?;
         return parse_public_key_text(v.get("publicKey")?.as_str()?);
     }
-    None
+    // `facestation key show` output saved to a file.
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("public key:"))
+        // Strictly shorter each time, so this recursion ends.
+        .and_then(parse_public_key_text)
 }
 
 /// Result of a successful [`verify_log_trusted`].
@@ -193,6 +198,8 @@ pub struct TrustReport {
     pub log: LogReport,
     /// Key ids trusted after the last line.
     pub trusted_at_end: Vec<String>,
+    /// Key rotations followed, in log order.
+    pub rotations: Vec<RotationSeen>,
     /// RFC 6962 root of all lines (what a checkpoint now would sign).
     pub root: Hash,
     /// The log's checkpoint origin line.
@@ -200,6 +207,14 @@ pub struct TrustReport {
     /// The checkpoint checked, if one was given: its size and the trusted
     /// key id that signed it.
     pub checkpoint: Option<(u64, String)>,
+}
+
+/// A key rotation record that [`verify_log_trusted`] followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationSeen {
+    pub line: usize,
+    pub from_key_id: String,
+    pub to_key_id: String,
 }
 
 /// The public key a record claims to be signed by.
@@ -223,6 +238,13 @@ fn signer(record: &Value) -> Result<[u8; 32], String> {
 /// record is signed by a key in `trusted`; with `checkpoint`, also that the
 /// checkpoint is signed by a trusted key and that the log still holds the
 /// lines it covers, unchanged.
+///
+/// Key rotations are followed from the trusted keys: a valid rotation record
+/// (see `rotation`) signed by a trusted key makes its new key trusted from
+/// the next line on and the old one untrusted. So a log whose records span
+/// rotations verifies against the original key alone, while trusting only a
+/// later key fails at the first record before it: the trust anchor is
+/// always the key that signed the beginning of what is checked.
 pub fn verify_log_trusted(
     path: &Path,
     trusted: &TrustedKeys,
@@ -233,9 +255,11 @@ pub fn verify_log_trusted(
             "give at least one public key to verify the log against".into(),
         ));
     }
-    let current = trusted.clone();
-    // Every key trusted at some point, for the checkpoint's signature.
-    let ever = trusted.clone();
+    let mut current = trusted.clone();
+    // Every key trusted at some point, for the checkpoint's signature (a
+    // checkpoint may predate a rotation).
+    let mut ever = trusted.clone();
+    let mut rotations = Vec::new();
     let mut tree = CompactTree::new();
     let mut first_leaf = None;
     let cp_size = checkpoint.map(|c| c.size);
@@ -256,6 +280,17 @@ pub fn verify_log_trusted(
         }
         verify_record_with_key(line.record, &B64.encode(key))
             .map_err(|e| bad(format!("signature does not verify ({e})")))?;
+        if line.record.pointer("/data/type").and_then(Value::as_str) == Some(ROTATION_TYPE) {
+            let new = check_rotation(line.record, &key).map_err(bad)?;
+            current.remove(&key);
+            current.add(new);
+            ever.add(new);
+            rotations.push(RotationSeen {
+                line: line.n,
+                from_key_id: key_id_of(&key),
+                to_key_id: key_id_of(&new),
+            });
+        }
         if first_leaf.is_none() {
             first_leaf = Some(line.leaf);
         }
@@ -277,6 +312,7 @@ pub fn verify_log_trusted(
     Ok(TrustReport {
         log,
         trusted_at_end: current.key_ids(),
+        rotations,
         root: tree.root(),
         origin,
         checkpoint,
