@@ -364,3 +364,55 @@ fn racing_processes_create_one_key() {
         assert_eq!(keys[0], desk.key().public_key_b64());
     }
 }
+
+#[test]
+fn export_streams_csv_and_jsonl_with_filters() {
+    let desk = Desk::new();
+    desk.append(4, "2024-05-01T10:00:00.000Z");
+    desk.append(2, "2024-05-03T10:00:00.000Z");
+    let log = desk.log_str();
+    let csv = ok(&desk.run(&["record", "export", &log, "--format", "csv"]));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 7, "{csv}");
+    assert_eq!(
+        rows[0],
+        "seq,time,type,verdict,reasons,score,threshold,search_mode,engine,operator,gallery_count,key_id,record_id"
+    );
+    let kid = desk.key().key_id();
+    assert_eq!(
+        rows[1],
+        format!("1,2024-05-01T10:00:00.000Z,compare,verified,,0.93,0.85,FAST,local,,1,{kid},c0000")
+    );
+    assert!(rows[2].contains(",not_verified,,0.41,"), "{}", rows[2]);
+
+    let out = desk.path("may3.jsonl");
+    let out_s = out.display().to_string();
+    let o = desk.run(&[
+        "record",
+        "export",
+        &log,
+        "--format",
+        "jsonl",
+        "--since",
+        "2024-05-02",
+        "--until",
+        "2024-05-03",
+        "--verdict",
+        "verified",
+        "--out",
+        &out_s,
+    ]);
+    ok(&o);
+    let text = std::fs::read_to_string(&out).expect("out");
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, vec![5]);
+    let bad = desk.run(&["record", "export", &log, "--since", "May 2"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

@@ -8,8 +8,8 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::record::{
-    default_checkpoint_path, default_key_path, verify_log_trusted, write_checkpoint, Checkpoint,
-    InclusionProof, RecordError, StationKey, TrustedKeys,
+    default_checkpoint_path, default_key_path, export_log, verify_log_trusted, write_checkpoint,
+    Checkpoint, ExportFilter, ExportFormat, InclusionProof, RecordError, StationKey, TrustedKeys,
 };
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +57,31 @@ pub enum RecordCommand {
         #[arg(long = "trust", value_name = "PUBKEY_OR_FILE")]
         trust: Vec<String>,
     },
+    /// Exports the records as a table: seq, time, type, verdict, reasons, score, threshold,
+    /// search_mode, engine, operator, gallery_count, key_id, record_id. Reads, does not verify.
+    Export {
+        log: PathBuf,
+        /// First day included, YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE", value_parser = ExportFilter::date)]
+        since: Option<time::Date>,
+        /// Last day included, YYYY-MM-DD (UTC).
+        #[arg(long, value_name = "DATE", value_parser = ExportFilter::date)]
+        until: Option<time::Date>,
+        /// Only records with this verdict (verified, not_verified, or the station's own).
+        #[arg(long, value_name = "V")]
+        verdict: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Jsonl,
 }
 
 /// Runs one `record` command. `key` is the global `--key` (the station key; default location
@@ -79,6 +104,23 @@ pub fn run(key: Option<&Path>, command: RecordCommand) -> Result<ExitCode, CliEr
             checkpoint,
             trust,
         } => check_proof(key, &proof, &checkpoint, &trust),
+        RecordCommand::Export {
+            log,
+            since,
+            until,
+            verdict,
+            format,
+            out,
+        } => export(
+            &log,
+            &ExportFilter {
+                since,
+                until,
+                verdict,
+            },
+            format,
+            out.as_deref(),
+        ),
     }
 }
 
@@ -205,5 +247,40 @@ fn check_proof(
         checkpoint.display(),
         ok.checkpoint_key_id
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(
+    log: &Path,
+    filter: &ExportFilter,
+    format: Format,
+    out: Option<&Path>,
+) -> Result<ExitCode, CliError> {
+    let format = match format {
+        Format::Csv => ExportFormat::Csv,
+        Format::Jsonl => ExportFormat::Jsonl,
+    };
+    let stats = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(CliError::io(format!("creating {}", path.display())))?;
+            export_log(log, filter, format, file)?
+        }
+        None => export_log(log, filter, format, std::io::stdout().lock())?,
+    };
+    if stats.no_time > 0 {
+        eprintln!(
+            "note: {} records without a readable time were left out by the date filter",
+            stats.no_time
+        );
+    }
+    if let Some(path) = out {
+        eprintln!(
+            "{}: {} of {} records exported",
+            path.display(),
+            stats.written,
+            stats.read
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -131,6 +131,11 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `true` when `record` is a purge tombstone (`"purged": true`).
+pub(crate) fn is_tombstone(record: &Value) -> bool {
+    record.get("purged").and_then(Value::as_bool) == Some(true)
+}
+
 /// The chain hash and `seq` of a complete last line, or why it is not a
 /// record one can chain onto (structure only: signatures are for
 /// [`verify_log`]).

@@ -8,6 +8,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod export;
 mod fsutil;
 pub mod keys;
 pub mod log;
@@ -27,6 +28,7 @@ pub use log::{default_log_path, read_recent, verify_log, AuditLog, LogReport};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
 
 pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
+pub use export::{export_log, ExportFilter, ExportFormat, ExportStats};
 pub use log::{AppendReport, Recovery, RecoveryKind};
 pub use rotation::{rotate_key, RotationOutcome};
 pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
