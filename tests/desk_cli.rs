@@ -416,3 +416,51 @@ fn export_streams_csv_and_jsonl_with_filters() {
     let bad = desk.run(&["record", "export", &log, "--since", "May 2"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+#[test]
+fn purge_removes_old_content_and_keeps_verify_and_old_checkpoints_passing() {
+    let desk = Desk::new();
+    desk.append(4, "2020-01-01T08:00:00.000Z");
+    desk.append(3, "2999-01-01T08:00:00.000Z");
+    let log = desk.log_str();
+    let cp = desk.path("before-purge.checkpoint");
+    let cp_s = cp.display().to_string();
+    ok(&desk.run(&["record", "checkpoint", &log, "--out", &cp_s]));
+    let before: Vec<String> = std::fs::read_to_string(desk.log())
+        .expect("log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+
+    let out = ok(&desk.run(&["record", "purge", &log, "--older-than", "30"]));
+    assert!(out.contains("purged 4 records"), "{out}");
+    assert!(out.contains("seq 1-4"), "{out}");
+    let after: Vec<String> = std::fs::read_to_string(desk.log())
+        .expect("log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(after.len(), 8);
+    for line in &after[..4] {
+        for gone in ["score", "sha256:", "gallery", "probe", "0.93", "0.41"] {
+            assert!(!line.contains(gone), "{gone} left in {line}");
+        }
+        assert!(line.contains("\"purged\":true"), "{line}");
+    }
+    assert_eq!(after[4..7], before[4..7]);
+
+    let verified = ok(&desk.run(&["record", "verify", &log, "--checkpoint", &cp_s]));
+    assert!(verified.contains("8 records"), "{verified}");
+    assert!(verified.contains("root matches"), "{verified}");
+    // Export shows the tombstones as purged.
+    let csv = ok(&desk.run(&["record", "export", &log]));
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("1,2020-01-01T08:00:00.000Z,purged,")),
+        "{csv}"
+    );
+    // Idempotent.
+    let again = ok(&desk.run(&["record", "purge", &log, "--older-than", "30"]));
+    assert!(again.contains("nothing to purge"), "{again}");
+}

@@ -8,8 +8,9 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::record::{
-    default_checkpoint_path, default_key_path, export_log, verify_log_trusted, write_checkpoint,
-    Checkpoint, ExportFilter, ExportFormat, InclusionProof, RecordError, StationKey, TrustedKeys,
+    default_checkpoint_path, default_key_path, export_log, purge_log, verify_log_trusted,
+    write_checkpoint, AuditLog, Checkpoint, ExportFilter, ExportFormat, InclusionProof,
+    RecordError, StationKey, TrustedKeys,
 };
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +77,14 @@ pub enum RecordCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Retention: replaces records decided more than DAYS days ago by signed tombstones (no
+    /// scores, no image digests) that keep the hash chain, the Merkle tree and older checkpoints
+    /// verifiable, and appends a signed purge record listing them. Signed with the station key.
+    Purge {
+        log: PathBuf,
+        #[arg(long, value_name = "DAYS")]
+        older_than: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -121,6 +130,7 @@ pub fn run(key: Option<&Path>, command: RecordCommand) -> Result<ExitCode, CliEr
             format,
             out.as_deref(),
         ),
+        RecordCommand::Purge { log, older_than } => purge(key, &log, older_than),
     }
 }
 
@@ -185,6 +195,18 @@ pub fn verify(
         report.log.key_ids.join(", "),
         report.log.last_sha256
     );
+    for r in &report.rotations {
+        println!(
+            "key rotation at line {}: {} -> {}",
+            r.line, r.from_key_id, r.to_key_id
+        );
+    }
+    if report.tombstones > 0 {
+        println!(
+            "{} purged records (tombstones), each listed by a purge record",
+            report.tombstones
+        );
+    }
     println!(
         "merkle root at size {}: {}",
         report.log.records,
@@ -280,6 +302,52 @@ fn export(
             path.display(),
             stats.written,
             stats.read
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn purge(key: Option<&Path>, log: &Path, older_than: u64) -> Result<ExitCode, CliError> {
+    let key = station_key(key)?;
+    if !log.exists() {
+        return Err(CliError::Usage(format!(
+            "no audit log at {}",
+            log.display()
+        )));
+    }
+    let handle = AuditLog::open(log)?;
+    let out = purge_log(&handle, &key, older_than)?;
+    if out.purged == 0 {
+        println!(
+            "{}: nothing to purge (no record decided before {})",
+            log.display(),
+            out.cutoff
+        );
+    } else {
+        let ranges: Vec<String> = out
+            .ranges
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        println!(
+            "{}: purged {} records decided before {} (seq {}); purge record {}",
+            log.display(),
+            out.purged,
+            out.cutoff,
+            ranges.join(", "),
+            out.purge_seq.unwrap_or_default()
+        );
+    }
+    if out.kept > 0 {
+        println!(
+            "kept {} old records: key rotations, purges, or records without a readable time",
+            out.kept
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::fsutil::{open_read, replace_atomically, sidecar};
 use super::keys::{key_id_of, StationKey};
-use super::log::walk_log;
+use super::log::{is_tombstone, line_hashes, walk_log};
 use super::merkle::{inclusion_proof, verify_inclusion, CompactTree, Hash};
 use super::sign::verify_record;
 use super::trust::TrustedKeys;
@@ -377,10 +377,12 @@ pub struct InclusionProof {
     pub record: String,
 }
 
+/// The record and its leaf (a tombstone's leaf is the original line's).
 fn leaf_of_record(line: &[u8]) -> Result<(Value, Hash), RecordError> {
     let v: Value = serde_json::from_slice(line)
         .map_err(|e| RecordError::BadProof(format!("the record is not JSON ({e})")))?;
-    Ok((v, super::merkle::leaf_hash(line)))
+    let (_, leaf) = line_hashes(line, &v).map_err(RecordError::BadProof)?;
+    Ok((v, leaf))
 }
 
 impl InclusionProof {
@@ -496,6 +498,7 @@ impl InclusionProof {
             ));
         }
         Ok(ProofCheck {
+            purged: is_tombstone(&record),
             seq: self.seq,
             tree_size: self.tree_size,
             record_id: record.get("id").and_then(Value::as_str).map(str::to_owned),
@@ -512,6 +515,9 @@ impl InclusionProof {
 /// What a successful [`InclusionProof::check`] proved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofCheck {
+    /// The record was purged: its place in the log is proven, its content
+    /// is gone.
+    pub purged: bool,
     pub seq: u64,
     pub tree_size: u64,
     pub record_id: Option<String>,

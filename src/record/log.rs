@@ -9,6 +9,11 @@
 //! that is not a record, to `<log>.torn` and says so in its
 //! [`AppendReport`].
 //!
+//! A purged record (see `purge`) is replaced by a signed tombstone that
+//! carries `purgedRecordSha256` (SHA-256 of the original line) and
+//! `purgedLeafHash` (its RFC 6962 leaf hash): the next line's
+//! `prevRecordSha256` and the Merkle tree keep using the original's hashes.
+//!
 //! What the chain cannot show on its own: that trailing lines were cut off.
 //! Signed checkpoints (`checkpoint`: a Merkle tree head of the lines) kept
 //! elsewhere cover that.
@@ -56,8 +61,9 @@ pub struct LogReport {
     pub records: usize,
     /// Distinct `signature.keyId`s, in order of first appearance.
     pub key_ids: Vec<String>,
-    /// SHA-256 of the last line (64 zeros for an empty log): the value the
-    /// next record will chain to; store it elsewhere to detect truncation.
+    /// SHA-256 of the last line (of the original line if it is a purge
+    /// tombstone; 64 zeros for an empty log): the value the next record will
+    /// chain to.
     pub last_sha256: String,
 }
 
@@ -136,6 +142,32 @@ pub(crate) fn is_tombstone(record: &Value) -> bool {
     record.get("purged").and_then(Value::as_bool) == Some(true)
 }
 
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The hash the next line chains to and the Merkle leaf of a line: its own
+/// for a record, the original line's for a tombstone.
+pub(crate) fn line_hashes(bytes: &[u8], record: &Value) -> Result<(String, Hash), String> {
+    if !is_tombstone(record) {
+        return Ok((sha256_hex(bytes), leaf_hash(bytes)));
+    }
+    let field = |name: &str| {
+        record
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| is_hex64(s))
+            .ok_or_else(|| format!("tombstone without a 64-hex `{name}`"))
+    };
+    let chain = field("purgedRecordSha256")?.to_owned();
+    let mut leaf = [0u8; 32];
+    hex::decode_to_slice(field("purgedLeafHash")?, &mut leaf)
+        .map_err(|_| "tombstone `purgedLeafHash` is not hex".to_owned())?;
+    Ok((chain, leaf))
+}
+
 /// The chain hash and `seq` of a complete last line, or why it is not a
 /// record one can chain onto (structure only: signatures are for
 /// [`verify_log`]).
@@ -157,7 +189,8 @@ fn chain_tail(line: &[u8]) -> Result<(String, u64), String> {
     {
         return Err("no `signature.value`".into());
     }
-    Ok((sha256_hex(line), seq))
+    let (hash, _) = line_hashes(line, &v)?;
+    Ok((hash, seq))
 }
 
 /// Holds the writers' lock of one log: the handle's mutex plus the exclusive
@@ -512,7 +545,7 @@ pub(crate) struct Walked<'a> {
     /// The line without its newline.
     pub bytes: &'a [u8],
     pub record: &'a Value,
-    /// RFC 6962 leaf hash of the line.
+    /// RFC 6962 leaf hash of the line (of the original line for a tombstone).
     pub leaf: Hash,
 }
 
@@ -581,11 +614,12 @@ pub(crate) fn walk_file(
             Some(seq) => return Err(bad(format!("seq is {seq}, expected {n}"))),
             None => return Err(bad("missing or non-integer seq".into())),
         }
+        let (chain, leaf) = line_hashes(bytes, &record).map_err(bad)?;
         on_line(&Walked {
             n,
             bytes,
             record: &record,
-            leaf: leaf_hash(bytes),
+            leaf,
         })?;
         if let Some(id) = record
             .get("signature")
@@ -596,7 +630,7 @@ pub(crate) fn walk_file(
                 report.key_ids.push(id.to_owned());
             }
         }
-        report.last_sha256 = sha256_hex(bytes);
+        report.last_sha256 = chain;
         report.records = n;
     }
 }

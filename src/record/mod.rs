@@ -13,6 +13,7 @@ mod fsutil;
 pub mod keys;
 pub mod log;
 pub mod merkle;
+pub mod purge;
 pub mod rotation;
 pub mod sign;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use sign::{sign_record, verify_record, verify_record_with_key};
 pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
 pub use export::{export_log, ExportFilter, ExportFormat, ExportStats};
 pub use log::{AppendReport, Recovery, RecoveryKind};
+pub use purge::{purge_log, PurgeOutcome};
 pub use rotation::{rotate_key, RotationOutcome};
 pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
 

@@ -18,10 +18,11 @@ use serde_json::Value;
 use super::checkpoint::{log_origin, Checkpoint};
 use super::fsutil::open_read;
 use super::keys::{key_id_of, StationKey};
-use super::log::{walk_log, LogReport};
+use super::log::{is_tombstone, walk_log, LogReport};
 use super::merkle::{empty_root, CompactTree, Hash};
+use super::purge::{purged_ranges, PURGE_TYPE};
 use super::rotation::{check_rotation, ROTATION_TYPE};
-use super::sign::verify_record_with_key;
+use super::sign::{verify_record, verify_record_with_key};
 use super::{io_err, RecordError};
 
 /// A set of trusted Ed25519 public keys (raw 32 bytes), in the order added.
@@ -200,6 +201,8 @@ pub struct TrustReport {
     pub trusted_at_end: Vec<String>,
     /// Key rotations followed, in log order.
     pub rotations: Vec<RotationSeen>,
+    /// Purged records (tombstones).
+    pub tombstones: usize,
     /// RFC 6962 root of all lines (what a checkpoint now would sign).
     pub root: Hash,
     /// The log's checkpoint origin line.
@@ -245,6 +248,10 @@ fn signer(record: &Value) -> Result<[u8; 32], String> {
 /// rotations verifies against the original key alone, while trusting only a
 /// later key fails at the first record before it: the trust anchor is
 /// always the key that signed the beginning of what is checked.
+///
+/// A tombstone (a purged record, see `purge`) is signed when the purge
+/// runs, possibly by a key that came later: it is accepted when a later
+/// purge record lists its seq and its signer is trusted at that record.
 pub fn verify_log_trusted(
     path: &Path,
     trusted: &TrustedKeys,
@@ -260,6 +267,9 @@ pub fn verify_log_trusted(
     // checkpoint may predate a rotation).
     let mut ever = trusted.clone();
     let mut rotations = Vec::new();
+    // Tombstones waiting for their purge record: (line, seq, signer).
+    let mut pending: Vec<(usize, u64, [u8; 32])> = Vec::new();
+    let mut tombstones = 0usize;
     let mut tree = CompactTree::new();
     let mut first_leaf = None;
     let cp_size = checkpoint.map(|c| c.size);
@@ -271,6 +281,24 @@ pub fn verify_log_trusted(
         };
         let key =
             signer(line.record).map_err(|r| bad(format!("signature does not verify ({r})")))?;
+        let mut push_leaf = |leaf| {
+            if first_leaf.is_none() {
+                first_leaf = Some(leaf);
+            }
+            tree.push(leaf);
+            if Some(tree.size()) == cp_size {
+                root_at_cp = Some(tree.root());
+            }
+        };
+        if is_tombstone(line.record) {
+            verify_record(line.record)
+                .map_err(|e| bad(format!("signature does not verify ({e})")))?;
+            let seq = line.n as u64;
+            pending.push((line.n, seq, key));
+            tombstones += 1;
+            push_leaf(line.leaf);
+            return Ok(());
+        }
         if !current.contains(&key) {
             return Err(RecordError::UntrustedKeyAt {
                 line: line.n,
@@ -291,15 +319,29 @@ pub fn verify_log_trusted(
                 to_key_id: key_id_of(&new),
             });
         }
-        if first_leaf.is_none() {
-            first_leaf = Some(line.leaf);
+        if line.record.pointer("/data/type").and_then(Value::as_str) == Some(PURGE_TYPE) {
+            let ranges = purged_ranges(line.record).map_err(bad)?;
+            let listed = |seq: u64| ranges.iter().any(|&(a, b)| (a..=b).contains(&seq));
+            for &(at, _, by) in pending.iter().filter(|(_, seq, _)| listed(*seq)) {
+                if !current.contains(&by) {
+                    return Err(RecordError::UntrustedKeyAt {
+                        line: at,
+                        key_id: key_id_of(&by),
+                        trusted: current.describe(),
+                    });
+                }
+            }
+            pending.retain(|(_, seq, _)| !listed(*seq));
         }
-        tree.push(line.leaf);
-        if Some(tree.size()) == cp_size {
-            root_at_cp = Some(tree.root());
-        }
+        push_leaf(line.leaf);
         Ok(())
     })?;
+    if let Some(&(line, _, _)) = pending.first() {
+        return Err(RecordError::BadLine {
+            line,
+            reason: "purged record (tombstone) not listed by a later purge record".into(),
+        });
+    }
     let origin = log_origin(first_leaf.as_ref());
     let checkpoint = match checkpoint {
         None => None,
@@ -313,6 +355,7 @@ pub fn verify_log_trusted(
         log,
         trusted_at_end: current.key_ids(),
         rotations,
+        tombstones,
         root: tree.root(),
         origin,
         checkpoint,
