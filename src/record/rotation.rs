@@ -378,7 +378,8 @@ mod tests {
         let stranger = StationKey::generate().expect("rng");
         // Each edit is re-signed by the old key, so only the rotation rules
         // can catch it.
-        let edits: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let edits: Vec<(&str, Edit)> = vec![
             (
                 "rotationProof",
                 Box::new(|r| {
