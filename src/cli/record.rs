@@ -260,8 +260,9 @@ fn check_proof(
     let cp = Checkpoint::read(checkpoint)?;
     let ok = proof.check(&cp, &trusted)?;
     println!(
-        "record {} ({}signed by key {}) is in the log: leaf {} of {}, under the checkpoint {} signed by trusted key {}",
+        "record {}{} ({}signed by key {}) is in the log: leaf {} of {}, under the checkpoint {} signed by trusted key {}",
         ok.seq,
+        if ok.purged { " (purged: its content was removed)" } else { "" },
         ok.record_id.map(|id| format!("id {id}, ")).unwrap_or_default(),
         ok.record_key_id,
         ok.seq - 1,
