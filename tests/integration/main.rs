@@ -8,6 +8,7 @@ mod accuracy;
 mod bad_input;
 mod cli;
 mod decision_path;
+mod desk_cli;
 mod gui;
 mod gui_remote;
 mod layering;
