@@ -78,7 +78,7 @@ pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> 
             "facestation serve: warning: no --token-file, so authentication is OFF (loopback only)"
         );
     }
-    let recorder = Arc::new(recorder(paths)?);
+    let recorder = Arc::new(recorder(paths)?.with_checkpoint_on_close(true));
     let models = VerifiedModels::locate(paths.models.as_deref())?;
     let mut config = ServeConfig::local(models, PipelineConfig::default(), recorder.clone());
     config.bind = args.bind;
