@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::fsutil::{map_open_err, open_read, open_regular, private_options, sidecar};
 use super::keys::StationKey;
@@ -133,9 +132,7 @@ pub struct AuditLog {
     recoveries: Mutex<Vec<Recovery>>,
 }
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub(crate) use crate::digest::sha256_hex;
 
 /// `true` when `record` is a purge tombstone (`"purged": true`).
 pub(crate) fn is_tombstone(record: &Value) -> bool {

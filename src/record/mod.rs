@@ -11,6 +11,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod export;
 mod fsutil;
+pub mod history;
 pub mod keys;
 pub mod log;
 pub mod merkle;
