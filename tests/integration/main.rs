@@ -14,3 +14,5 @@ mod layering;
 mod liveness;
 mod reference;
 mod remote;
+mod serve_fake;
+mod serve_status;
