@@ -561,7 +561,7 @@ mod tests {
         s.replace_range(2000..2001, "=");
         let e = decode_base64_image(&s, "probe").expect_err("bad");
         assert!(e.message.contains("offset 2000"), "{}", e.message);
-        let mut s = b64(3000).replace('+', "A").replace('/', "A");
+        let mut s = b64(3000).replace(['+', '/'], "A");
         s.replace_range(10..11, "-");
         s.replace_range(500..501, "+");
         let e = decode_base64_image(&s, "probe").expect_err("mixed");

@@ -42,9 +42,7 @@ fn too_large(limit: usize, what: String) -> ApiError {
     ApiError::new(
         413,
         "request_too_large",
-        format!(
-            "{what}; this server accepts at most {limit} bytes: use smaller images or fewer gallery images"
-        ),
+        format!("{what}; this server accepts at most {limit} bytes"),
     )
 }
 

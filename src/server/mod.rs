@@ -194,7 +194,7 @@ pub fn raise_fd_limit() -> Option<(u64, u64)> {
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
             return None;
         }
-        let before = limit.rlim_cur as u64;
+        let before = rlim(limit.rlim_cur);
         if limit.rlim_cur < limit.rlim_max {
             let raised = libc::rlimit {
                 rlim_cur: limit.rlim_max,
@@ -202,7 +202,7 @@ pub fn raise_fd_limit() -> Option<(u64, u64)> {
             };
             // SAFETY: as above.
             if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                return Some((before, limit.rlim_max as u64));
+                return Some((before, rlim(limit.rlim_max)));
             }
         }
         Some((before, before))
@@ -211,6 +211,13 @@ pub fn raise_fd_limit() -> Option<(u64, u64)> {
     {
         None
     }
+}
+
+/// `rlim_t` is `u64` on Linux, not everywhere.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)]
+fn rlim(v: libc::rlim_t) -> u64 {
+    v as u64
 }
 
 /// The current soft limit on open files.
@@ -223,7 +230,7 @@ fn fd_limit() -> Option<u64> {
         };
         // SAFETY: getrlimit only writes the struct passed.
         (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0)
-            .then_some(limit.rlim_cur as u64)
+            .then_some(rlim(limit.rlim_cur))
     }
     #[cfg(not(unix))]
     {
@@ -398,7 +405,8 @@ pub fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
     let settings = conn::Settings {
         timeouts: config.timeouts,
         grace: config.grace,
-        linger_bytes: (config.body_limit as u64).saturating_mul(2).max(1 << 20),
+        // Discarding is cheap (a 32 KiB buffer); time bounds the linger first.
+        linger_bytes: (config.body_limit as u64).saturating_mul(4).max(64 << 20),
     };
     let handle_signals = config.handle_signals;
     let s = app.summary.clone();

@@ -15,4 +15,5 @@ mod liveness;
 mod reference;
 mod remote;
 mod serve_fake;
+mod serve_hardening;
 mod serve_status;
