@@ -167,7 +167,7 @@ async fn log_request(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "-".into());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let code = response
         .extensions()
         .get::<Refusal>()

@@ -164,7 +164,7 @@ async fn serve_status_table_without_models_or_sockets() {
         COMPARE,
         Some(TOKEN),
         "application/json",
-        Chunks::new(40, 64 * 1024, false),
+        Chunks::body(40, 64 * 1024, false),
     );
     assert_refusal(&call(&router, streamed).await, 413, "request_too_large");
 
@@ -196,7 +196,7 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn new(n: usize, size: usize, stall: bool) -> Body {
+    fn body(n: usize, size: usize, stall: bool) -> Body {
         Body::new(Self {
             left: vec![Bytes::from(vec![b' '; size]); n],
             stall,
@@ -304,7 +304,7 @@ async fn serve_503_when_the_body_budget_is_spent_before_the_body_is_read() {
         COMPARE,
         Some(TOKEN),
         "application/json",
-        Chunks::new(3, 10_000, false),
+        Chunks::body(3, 10_000, false),
     );
     assert_refusal(&call(&router, streamed).await, 503, "server_busy");
     // A small one still fits.
@@ -325,7 +325,7 @@ async fn serve_408_when_the_body_stalls_or_is_too_slow() {
         COMPARE,
         Some(TOKEN),
         "application/json",
-        Chunks::new(1, 100, true),
+        Chunks::body(1, 100, true),
     );
     stalled
         .headers_mut()
