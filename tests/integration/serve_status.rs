@@ -336,7 +336,7 @@ async fn serve_408_when_the_body_stalls_or_is_too_slow() {
     assert_refusal(&a, 408, "request_timeout");
     assert!(a.text.contains("100 bytes of 1000000"), "{}", a.text);
     assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        took >= Duration::from_millis(450) && took < Duration::from_millis(2500),
         "{took:?}"
     );
     let h = health(&router).await;
