@@ -15,3 +15,7 @@ mod layering;
 mod liveness;
 mod reference;
 mod remote;
+mod serve_cli;
+mod serve_fake;
+mod serve_hardening;
+mod serve_status;
