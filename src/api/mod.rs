@@ -272,14 +272,14 @@ fn strip_data_url(s: &str) -> Result<(&str, usize), String> {
         return Ok((s, 0));
     }
     let Some(comma) = s.find(',') else {
-        return Err("a data URL without a `,` before its data".into());
+        return Err("a data URI without a `,` before its data".into());
     };
     let header = &s[..comma];
     let base64 =
         header.len() >= 7 && header.as_bytes()[header.len() - 7..].eq_ignore_ascii_case(b";base64");
     if !base64 {
         return Err(format!(
-            "a data URL that is not base64 ({}): use `data:image/...;base64,`",
+            "a data URI that is not base64 ({}): use `data:image/...;base64,`",
             echo(header)
         ));
     }
