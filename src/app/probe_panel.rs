@@ -88,7 +88,8 @@ pub fn show(ui: &mut egui::Ui, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
 
 fn frozen(ui: &mut egui::Ui, probe: &Probe, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
     let origin = match &probe.origin {
-        ProbeOrigin::Camera { seq } => format!("camera frame #{seq}"),
+        // (The frame's number is left out: it says nothing to the operator.)
+        ProbeOrigin::Camera { .. } => "camera frame".to_string(),
         ProbeOrigin::File(p) => p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

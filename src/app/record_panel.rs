@@ -193,67 +193,50 @@ fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
             ui.label(reason.words());
         }
     }
-    egui::Grid::new("record-summary")
-        .num_columns(2)
-        .spacing([8.0, 2.0])
-        .show(ui, |ui| {
-            if let Some(gallery) = rec.pointer("/station/gallery").and_then(Value::as_array) {
-                for g in gallery {
-                    let index = g.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-                    let name = names.get(index).cloned().unwrap_or_else(|| {
-                        let sha = g.get("sha256").and_then(Value::as_str).unwrap_or("");
-                        format!("gallery[{index}] {}", &sha[..sha.len().min(8)])
-                    });
-                    let score = match (
-                        g.get("score").and_then(Value::as_f64),
-                        g.get("error").and_then(Value::as_str),
-                        g.get("reported").and_then(Value::as_bool),
-                    ) {
-                        (Some(s), _, _) => format!("{s:.3}"),
-                        (None, Some(_), _) => "unreadable".into(),
-                        (None, None, Some(false)) => "not reported by the service".into(),
-                        (None, None, _) => "no face".into(),
-                    };
-                    ui.add(egui::Label::new(super::compare_panel::ellipsise(&name, 26)))
-                        .on_hover_text(&name);
-                    ui.label(score);
-                    ui.end_row();
-                }
-            }
-            if !is_liveness {
-                if let Some(l) = liveness_of(rec) {
-                    ui.label("liveness");
-                    ui.label(format!(
-                        "{} {}",
-                        l.verdict.label(),
-                        super::compare_panel::liveness_detail(&l)
-                    ));
-                    ui.end_row();
-                }
-            }
-            if let Some(op) = str_at(rec, "/station/operator") {
-                ui.label("operator");
-                ui.label(op);
-                ui.end_row();
-            }
-            if let Some(when) =
-                str_at(rec, "/data/comparedAt").or_else(|| str_at(rec, "/data/createdAt"))
-            {
-                ui.label("time");
-                ui.label(when);
-                ui.end_row();
-            }
-            if let Some(engine) = str_at(rec, "/station/engine") {
-                ui.label("engine");
-                ui.add(egui::Label::new(engine).truncate());
-                ui.end_row();
-            }
-            if let Some(key) = str_at(rec, "/signature/keyId") {
-                ui.label("key id");
-                ui.monospace(key);
-                ui.end_row();
-            }
-        });
+    // One wrapped line per fact: the panel has a fixed width and nothing may leave it.
+    let line = |ui: &mut egui::Ui, key: &str, value: &str| {
+        ui.add(egui::Label::new(format!("{key}: {value}")).wrap());
+    };
+    if let Some(gallery) = rec.pointer("/station/gallery").and_then(Value::as_array) {
+        for g in gallery {
+            let index = g.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let name = names.get(index).cloned().unwrap_or_else(|| {
+                let sha = g.get("sha256").and_then(Value::as_str).unwrap_or("");
+                format!("gallery[{index}] {}", &sha[..sha.len().min(8)])
+            });
+            let score = match (
+                g.get("score").and_then(Value::as_f64),
+                g.get("error").and_then(Value::as_str),
+                g.get("reported").and_then(Value::as_bool),
+            ) {
+                (Some(s), _, _) => format!("{s:.3}"),
+                (None, Some(_), _) => "unreadable".into(),
+                (None, None, Some(false)) => "not reported by the service".into(),
+                (None, None, _) => "no face".into(),
+            };
+            let shown = super::compare_panel::ellipsise(&name, 28);
+            ui.add(egui::Label::new(format!("{shown}: {score}")).wrap())
+                .on_hover_text(&name);
+        }
+    }
+    if !is_liveness {
+        if let Some(l) = liveness_of(rec) {
+            let detail = super::compare_panel::liveness_detail(&l);
+            line(ui, "liveness", &format!("{} {detail}", l.verdict.label()));
+        }
+    }
+    if let Some(op) = str_at(rec, "/station/operator") {
+        line(ui, "operator", op);
+    }
+    if let Some(when) = str_at(rec, "/data/comparedAt").or_else(|| str_at(rec, "/data/createdAt")) {
+        line(ui, "time", when);
+    }
+    if let Some(engine) = str_at(rec, "/station/engine") {
+        line(ui, "engine", engine);
+    }
+    if let Some(key) = str_at(rec, "/signature/keyId") {
+        line(ui, "key id", key);
+    }
     ui.horizontal(|ui| {
         // The signature's state is about the file, not the person: never drawn green.
         match &r.signature {

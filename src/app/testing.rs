@@ -365,6 +365,9 @@ pub fn harness(
 ) -> Harness<'static, StationApp> {
     Harness::builder()
         .with_size(size)
+        // egui_file's dialog titles start with emoji that egui's default fonts lack (drawn as
+        // a box in the real window too); everything the station itself writes has its glyphs.
+        .allow_missing_glyphs()
         .wgpu()
         .build_eframe(move |cc| StationApp::with_settings(cc.egui_ctx.clone(), options, settings))
 }

@@ -1,7 +1,8 @@
 //! The station's colours, in one place (rerun's design tokens): fail and review come from egui's
 //! own visuals (`error_fg_color`, `warn_fg_color`), pass is the one green egui does not have.
-//! Rule: green means VERIFIED (or a check that passed on a VERIFIED screen); a safety-relevant
-//! state (spoof, no match, review) is never drawn green.
+//! Rule: green means VERIFIED (or a check that passed on a VERIFIED screen) and nothing else; a
+//! safety-relevant state (spoof, no match, review) is never drawn green, and neither are face
+//! boxes or "face ok" badges (a face found is not a verdict).
 
 use eframe::egui::{Color32, Visuals};
 
@@ -9,8 +10,9 @@ use super::worker::Badge;
 use crate::engine::verdict::Verdict;
 
 const PASS: Color32 = Color32::from_rgb(40, 150, 70);
-/// Face boxes and landmarks on photos (drawn over any image, so not from the visuals).
-pub const FACE_BOX: Color32 = Color32::from_rgb(80, 220, 120);
+/// Face boxes and landmarks on photos (drawn over any image, so not from the visuals). Not
+/// green: a face found is not a verdict.
+pub const FACE_BOX: Color32 = Color32::from_rgb(80, 180, 255);
 pub const LANDMARK: Color32 = Color32::from_rgb(255, 210, 60);
 /// Text on a filled verdict or badge.
 pub const ON_FILL: Color32 = Color32::WHITE;
@@ -51,18 +53,20 @@ pub fn passed_check(v: &Visuals, screen: Option<Verdict>) -> Color32 {
     }
 }
 
+/// Gallery and probe badges: a usable face is "fine" (the selection blue, never the pass green:
+/// it is not a verdict), the rest ask for attention.
 pub fn badge(v: &Visuals, b: Badge) -> Color32 {
     match b {
-        Badge::Ok => pass(v),
+        Badge::Ok => v.selection.bg_fill,
         Badge::NoFace | Badge::SeveralFaces | Badge::NotChecked => review(v),
         Badge::Unreadable => fail(v),
     }
 }
 
-/// Quality hints on the live preview: fine, or something to fix.
+/// Quality hints on the live preview: fine (plain text), or something to fix.
 pub fn hint(v: &Visuals, fine: bool) -> Color32 {
     if fine {
-        pass(v)
+        v.strong_text_color()
     } else {
         review(v)
     }
