@@ -29,6 +29,8 @@ pub struct CompareView<'a> {
     pub blockers: Blockers,
     pub last: Option<&'a LastResult>,
     pub cross: Option<&'a CrossCheck>,
+    /// The panel's width (points): rows are fitted to it, so that text never widens the panel.
+    pub width: f32,
 }
 
 pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) {
@@ -76,7 +78,7 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
     });
     ui.add_space(8.0);
     if let Some(last) = v.last {
-        result(ui, last);
+        result(ui, last, v.width);
     }
     if let Some(cross) = v.cross {
         ui.separator();
@@ -167,7 +169,7 @@ fn error_headline(ui: &mut egui::Ui, msg: &str) {
     ui.add(egui::Label::new(msg).wrap());
 }
 
-fn result(ui: &mut egui::Ui, last: &LastResult) {
+fn result(ui: &mut egui::Ui, last: &LastResult, width: f32) {
     match last {
         LastResult::Failed(msg, kind) => match kind.and_then(|k| k.judgement()) {
             // The face rule refused the probe: a verdict, with the rule as its reason.
@@ -182,11 +184,17 @@ fn result(ui: &mut egui::Ui, last: &LastResult) {
             gallery_names,
             shown_after_ms,
             ..
-        } => outcome(ui, done, gallery_names, *shown_after_ms),
+        } => outcome(ui, done, gallery_names, *shown_after_ms, width),
     }
 }
 
-fn outcome(ui: &mut egui::Ui, done: &CompareDone, names: &[String], shown_after_ms: f64) {
+fn outcome(
+    ui: &mut egui::Ui,
+    done: &CompareDone,
+    names: &[String],
+    shown_after_ms: f64,
+    width: f32,
+) {
     let o = &done.outcome;
     let verdict = done.judgement.verdict;
     headline(ui, &done.judgement);
@@ -202,7 +210,7 @@ fn outcome(ui: &mut egui::Ui, done: &CompareDone, names: &[String], shown_after_
         .size(16.0),
     );
     for g in &o.gallery {
-        score_row(ui, &name_of(names, g.index), g, o.threshold, verdict);
+        score_row(ui, &name_of(names, g.index), g, o.threshold, verdict, width);
     }
     liveness_line(ui, o.liveness.as_ref(), verdict);
     ui.label(timing_text(&o.timings, shown_after_ms));
@@ -239,10 +247,17 @@ pub fn ellipsise(name: &str, max: usize) -> String {
 
 /// A bar of the score with a tick at the threshold, then "name: score". The bar narrows and the
 /// name is ellipsised (full name on hover) so that the score always stays on screen.
-fn score_row(ui: &mut egui::Ui, name: &str, g: &GalleryResult, threshold: f64, verdict: Verdict) {
+fn score_row(
+    ui: &mut egui::Ui,
+    name: &str,
+    g: &GalleryResult,
+    threshold: f64,
+    verdict: Verdict,
+    width: f32,
+) {
     let text = score_text(g);
     ui.horizontal(|ui| {
-        let bar_w = (ui.available_width() * 0.4).clamp(60.0, 220.0);
+        let bar_w = (width * 0.4).clamp(60.0, 220.0);
         let (rect, _) = ui.allocate_exact_size(Vec2::new(bar_w, 16.0), egui::Sense::hover());
         let visuals = ui.visuals().clone();
         let p = ui.painter();
@@ -267,7 +282,7 @@ fn score_row(ui: &mut egui::Ui, name: &str, g: &GalleryResult, threshold: f64, v
             Stroke::new(2.0, visuals.strong_text_color()),
         );
         // About 7.5 px a character at the body size; the score's own text is never cut.
-        let room = ((ui.available_width() - 8.0) / 7.5) as usize;
+        let room = ((width - bar_w - 24.0).max(0.0) / 7.5) as usize;
         let max_name = room.saturating_sub(text.chars().count() + 2).max(8);
         let shown = ellipsise(name, max_name);
         let label = ui.add(egui::Label::new(format!("{shown}: {text}")).wrap());

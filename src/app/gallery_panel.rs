@@ -12,10 +12,19 @@ use super::Command;
 /// A thumbnail's side and a card's width (points).
 const THUMB: f32 = 120.0;
 const CARD: f32 = 128.0;
-/// The gallery takes at most this much height before it scrolls (two rows and a bit).
-const MAX_HEIGHT: f32 = 380.0;
+/// The gallery takes at most this share of the window's height (and two rows) before it
+/// scrolls, so that the verdict stays in view.
+const MAX_HEIGHT: f32 = 330.0;
+const MAX_SHARE: f32 = 0.3;
 
-pub fn show(ui: &mut egui::Ui, gallery: &[GalleryItem], dialog_busy: bool, out: &mut Vec<Command>) {
+/// `width`: the panel's width, which the cards are laid out in rows to fit.
+pub fn show(
+    ui: &mut egui::Ui,
+    gallery: &[GalleryItem],
+    dialog_busy: bool,
+    width: f32,
+    out: &mut Vec<Command>,
+) {
     ui.horizontal(|ui| {
         ui.heading("Gallery");
         let _ = Command::OpenGalleryDialog.button(
@@ -40,14 +49,19 @@ pub fn show(ui: &mut egui::Ui, gallery: &[GalleryItem], dialog_busy: bool, out: 
     }
     egui::ScrollArea::vertical()
         .id_salt("gallery")
-        .max_height(MAX_HEIGHT)
+        .max_height((ui.ctx().content_rect().height() * MAX_SHARE).clamp(170.0, MAX_HEIGHT))
         .auto_shrink([false, true])
         .show(ui, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                for item in gallery {
-                    card(ui, item, out);
-                }
-            });
+            // Rows of as many cards as fit (egui's wrapping layout does not wrap groups).
+            let step = CARD + 2.0 * ui.spacing().item_spacing.x + 12.0;
+            let per_row = ((width / step).floor() as usize).max(1);
+            for row in gallery.chunks(per_row) {
+                ui.horizontal(|ui| {
+                    for item in row {
+                        card(ui, item, out);
+                    }
+                });
+            }
         });
 }
 

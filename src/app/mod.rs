@@ -337,7 +337,9 @@ impl StationApp {
             egui::Panel::top("setup-problem").show(ui, |ui| setup_screen::banner(ui, problem));
         }
         status_bar::show(ui, &self.status_view(), &mut out);
-        let (left, right) = Self::panel_widths(ctx.content_rect().width());
+        let window_w = ctx.content_rect().width();
+        let (left, right) = Self::panel_widths(window_w);
+        let centre_w = (window_w - left - right - 24.0).max(200.0);
         egui::Panel::left("probe")
             .resizable(false)
             .exact_size(left)
@@ -362,10 +364,13 @@ impl StationApp {
             egui::ScrollArea::vertical()
                 .id_salt("centre")
                 .show(ui, |ui| {
+                    // Content never widens the panel (rows wrap or are shortened instead).
+                    ui.set_max_width(centre_w);
                     gallery_panel::show(
                         ui,
                         &self.gallery,
                         self.tasks.busy(tasks::DialogKind::Gallery),
+                        centre_w,
                         &mut out,
                     );
                     ui.separator();
@@ -383,6 +388,7 @@ impl StationApp {
                             blockers,
                             last: self.last.as_ref(),
                             cross: self.cross.as_ref(),
+                            width: centre_w,
                         },
                         &mut out,
                     );
