@@ -458,3 +458,105 @@ mod tests {
         assert!(!liveness_detail(&l).contains("context"));
     }
 }
+
+/// The panel drawn alone (no station, no worker): it needs only what it shows.
+#[cfg(test)]
+mod panel_alone {
+    use super::*;
+    use crate::app::state::Settings;
+    use crate::engine::verdict::{judge, ReviewBand};
+    use crate::engine::{Decision, ModelRef};
+    use egui_kittest::kittest::Queryable;
+
+    fn outcome(score: f64, live: bool) -> CompareOutcome {
+        CompareOutcome {
+            engine: "local".into(),
+            search_mode: SearchMode::Fast,
+            score,
+            threshold: 0.62,
+            threshold_basis: "test".into(),
+            decision: if score >= 0.62 {
+                Decision::Match
+            } else {
+                Decision::NoMatch
+            },
+            probe_sha256: String::new(),
+            probe_face: None,
+            probe_faces_found: 1,
+            gallery: vec![GalleryResult {
+                index: 0,
+                sha256: String::new(),
+                faces_found: 1,
+                face: None,
+                score: Some(score),
+                distance: None,
+                passed: Some(score >= 0.62),
+                error: None,
+                reported: true,
+            }],
+            liveness: Some(LivenessResult {
+                score: if live { 0.9 } else { 0.2 },
+                verdict: if live {
+                    LivenessVerdict::Live
+                } else {
+                    LivenessVerdict::Spoof
+                },
+                context: 2.5,
+                min_score: 0.6,
+            }),
+            passed: false,
+            timings: Timings::default(),
+            models: Vec::<ModelRef>::new(),
+            remote: None,
+        }
+    }
+
+    #[test]
+    fn a_spoof_beside_a_match_draws_not_verified_and_never_match() {
+        let o = outcome(0.93, false);
+        let judgement = judge(&o, &ReviewBand::default_for(SearchMode::Fast));
+        let last = LastResult::Done {
+            done: Box::new(CompareDone {
+                outcome: o,
+                judgement,
+                record: Err("not recorded".into()),
+                signature_valid: false,
+                click_to_result_ms: 0.0,
+            }),
+            gallery_ids: vec![1],
+            gallery_names: vec!["id.png".into()],
+            shown_after_ms: 0.0,
+        };
+        let mut settings = Settings::default();
+        let (mut token, mut reveal) = (String::new(), false);
+        let mut out = Vec::new();
+        let mut h = egui_kittest::Harness::new_ui(|ui| {
+            show(
+                ui,
+                &mut CompareView {
+                    settings: &mut settings,
+                    token: &mut token,
+                    reveal_token: &mut reveal,
+                    blockers: Blockers {
+                        compare: None,
+                        cross_check: None,
+                        running: false,
+                    },
+                    last: Some(&last),
+                    cross: None,
+                    width: 600.0,
+                },
+                &mut out,
+            )
+        });
+        h.run();
+        h.get_by_label("NOT VERIFIED");
+        h.get_by_label("SPOOF: liveness failed");
+        assert!(h.query_by_label("MATCH").is_none());
+        h.get_by_role_and_label(egui::accesskit::Role::Button, "Compare")
+            .click();
+        h.run();
+        drop(h);
+        assert!(out.contains(&Command::Compare));
+    }
+}

@@ -151,6 +151,9 @@ pub struct StationApp {
     typing: bool,
     /// The window has been fitted to the screen (first frame).
     window_fitted: bool,
+    /// `FACESTATION_STATS=1`: a line of preview and frame-time numbers on stderr every 5 s
+    /// (scripts/idle-cpu.sh reads it), and when it was last printed with the counters then.
+    stats: Option<(std::time::Instant, u64, u64)>,
 }
 
 impl StationApp {
@@ -204,6 +207,9 @@ impl StationApp {
             logic_ms: 0.0,
             typing: false,
             window_fitted: false,
+            stats: std::env::var_os("FACESTATION_STATS")
+                .is_some()
+                .then(|| (std::time::Instant::now(), 0, 0)),
             options,
         };
         app.start_camera();
@@ -320,6 +326,28 @@ impl StationApp {
         crate::eval::percentile(&mut v, p).unwrap_or(0.0)
     }
 
+    /// Prints the preview rate, detection rate and UI frame p95 every 5 s (when asked for).
+    fn print_stats(&mut self) {
+        let Some((since, frames, detections)) = self.stats else {
+            return;
+        };
+        let secs = since.elapsed().as_secs_f64();
+        if secs < 5.0 {
+            return;
+        }
+        eprintln!(
+            "stats: preview {:.1} frames/s, {:.1} detections/s, UI frame p95 {:.2} ms",
+            (self.preview.frames_shown - frames) as f64 / secs,
+            (self.preview.detections - detections) as f64 / secs,
+            self.frame_time_percentile(95.0)
+        );
+        self.stats = Some((
+            std::time::Instant::now(),
+            self.preview.frames_shown,
+            self.preview.detections,
+        ));
+    }
+
     /// Panel widths for a window this wide: proportional, so the layout follows the screen
     /// (and is the same on every run of one size, for snapshots).
     fn panel_widths(width: f32) -> (f32, f32) {
@@ -409,6 +437,7 @@ impl eframe::App for StationApp {
         self.poll_tasks(ctx);
         self.update_preview(ctx);
         self.handle_keys(ctx);
+        self.print_stats();
         self.logic_ms = clock::ms_since(self.clock.as_ref(), start);
     }
 
