@@ -432,6 +432,17 @@ pub fn step_until(
     }
 }
 
+/// `text` is on screen at least once (the record panel's summary repeats what the compare panel
+/// says: a verdict, reasons, scores).
+#[track_caller]
+pub fn seen(h: &Harness<'_, StationApp>, text: &str) {
+    use egui_kittest::kittest::Queryable as _;
+    assert!(
+        h.query_all_by_label_contains(text).count() > 0,
+        "not on screen: {text}"
+    );
+}
+
 /// Common conditions.
 pub fn gallery_done(a: &StationApp) -> bool {
     !a.gallery.is_empty() && a.gallery.iter().all(|g| g.analysis.is_some())

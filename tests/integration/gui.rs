@@ -12,7 +12,7 @@ use eframe::egui;
 use egui_kittest::kittest::{NodeT as _, Queryable};
 use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
-use facestation::app::testing::{compare_done, gallery_done, probe_done, step_until};
+use facestation::app::testing::{compare_done, gallery_done, probe_done, seen, step_until};
 use facestation::app::worker::{Badge, WorkerConfig};
 use facestation::app::{DialogBackend, EngineState, StationApp, StationOptions};
 use facestation::engine::verdict::Verdict;
@@ -154,14 +154,14 @@ fn captured_probe_matches_gallery_image_and_record_verifies() {
 
     // The headline is the verdict, never MATCH.
     assert_eq!(done.judgement.verdict, Verdict::Verified);
-    h.get_by_label("VERIFIED");
+    seen(&h, "VERIFIED");
     assert!(
         h.query_by_label("MATCH").is_none(),
         "MATCH is never the headline"
     );
     assert_eq!(record["station"]["verdict"], "verified");
     h.get_by_label_contains(&format!("score {score:.3}"));
-    h.get_by_label_contains(&format!("P(real) {:.3}", liveness.score));
+    seen(&h, &format!("P(real) {:.3}", liveness.score));
     h.get_by_label("signature valid");
     // The record shown is the one appended to the audit log.
     let log = std::fs::read_to_string(env.root.join("audit.jsonl")).expect("log");
@@ -280,10 +280,10 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     // The no-face image was compared too (readable), the unreadable ones were left out.
     assert_eq!(done.outcome.gallery.len(), 2);
     assert!(done.outcome.gallery[0].score.is_none());
-    h.get_by_label("NOT VERIFIED");
+    seen(&h, "NOT VERIFIED");
     // "NO MATCH" is a reason under the headline, not the headline.
-    h.get_by_label("NO MATCH");
-    h.get_by_label_contains("no_face.png: no face");
+    seen(&h, "NO MATCH");
+    seen(&h, "no_face.png: no face");
     h.get_by_label("signature valid");
 }
 

@@ -13,7 +13,7 @@ use egui_kittest::kittest::{NodeT as _, Queryable};
 use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
 use facestation::app::testing::{
-    compare_done, fake_options, gallery_done, harness, probe_done, step_until, test_frame,
+    compare_done, fake_options, gallery_done, harness, probe_done, seen, step_until, test_frame,
     write_png, Script,
 };
 use facestation::app::{Command, StationApp, StationOptions};
@@ -121,15 +121,6 @@ impl Station {
         };
         done.judgement.verdict
     }
-}
-
-/// `text` is on screen at least once (the record panel's summary repeats the compare panel's).
-#[track_caller]
-fn seen(h: &Harness<'static, StationApp>, text: &str) {
-    assert!(
-        h.query_all_by_label_contains(text).count() > 0,
-        "not on screen: {text}"
-    );
 }
 
 /// Exactly one of the three headlines is on screen, and MATCH is not.

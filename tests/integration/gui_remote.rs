@@ -14,8 +14,8 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
 use facestation::app::testing::{
-    failing_engine, fake_options, gallery_done, probe_done, step_until, test_frame, write_png,
-    FakeEngine, Script,
+    failing_engine, fake_options, gallery_done, probe_done, seen, step_until, test_frame,
+    write_png, FakeEngine, Script,
 };
 use facestation::app::worker::WorkerConfig;
 use facestation::app::{DialogBackend, EngineState, StationApp, StationOptions};
@@ -172,10 +172,10 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         .expect("station.engine");
     assert!(engine.starts_with("remote:"), "engine {engine}");
     assert_eq!(record["station"]["verdict"], "verified");
-    h.get_by_label("VERIFIED");
+    seen(&h, "VERIFIED");
     assert!(h.query_by_label("MATCH").is_none());
     h.get_by_label_contains(&format!("score {score:.3}"));
-    h.get_by_label_contains("engine: remote:");
+    seen(&h, "engine: remote:");
     h.get_by_label("signature valid");
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
     assert_eq!(log.lines().count(), 1, "the remote decision is logged");
@@ -360,9 +360,9 @@ fn remote_mode_works_without_local_models() {
         assert!(done.outcome.gallery.iter().all(|g| !g.reported));
         done.record.clone().expect("signed record")
     };
-    h.get_by_label("VERIFIED");
-    h.get_by_label_contains("card_front.png: not reported by the service");
-    h.get_by_label_contains("card_back.png: not reported by the service");
+    seen(&h, "VERIFIED");
+    seen(&h, "card_front.png: not reported by the service");
+    seen(&h, "card_back.png: not reported by the service");
     assert!(h.query_by_label_contains("no face").is_none());
     h.get_by_label_contains("service round trip");
     assert!(h.query_by_label_contains("decode 0.0 ms").is_none());
