@@ -26,6 +26,7 @@ impl StationApp {
                     self.preview.faces = faces;
                     self.preview.hints = hints;
                     self.preview.faces_seq = Some(seq);
+                    self.preview.faces_at = Some(std::time::Instant::now());
                     self.preview.last_detect_ms = ms;
                     self.preview.detections += 1;
                 }

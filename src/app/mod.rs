@@ -85,6 +85,8 @@ pub struct Preview {
     pub faces_seq: Option<u64>,
     pub detect_in_flight: bool,
     pub last_detect_ms: f64,
+    /// When the last detection came back (boxes older than a quarter second are not drawn).
+    pub faces_at: Option<std::time::Instant>,
     /// When the last detection was sent, for the idle rate.
     pub last_detect_sent: Option<std::time::Instant>,
     /// Counters for the benchmark: frames shown, detections received.

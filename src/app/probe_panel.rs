@@ -50,12 +50,16 @@ pub fn show(ui: &mut egui::Ui, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
         (Some(tex), CameraState::Running(_)) => {
             let size = Vec2::new(v.preview.size[0] as f32, v.preview.size[1] as f32);
             let rect = image_fit(ui, tex, size);
-            // Boxes are drawn only when they belong to (nearly) the frame shown.
+            // Boxes are drawn only when they belong to (nearly) the frame shown: at most 3
+            // frames or a quarter second older (a slow window skips frames of a fast camera).
             let fresh = v
                 .preview
                 .faces_seq
                 .zip(v.preview.shown_seq)
-                .is_some_and(|(f, s)| s.saturating_sub(f) <= 3);
+                .is_some_and(|(f, s)| s.saturating_sub(f) <= 3)
+                || v.preview
+                    .faces_at
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(250));
             if fresh {
                 draw_faces(ui, rect, size.x, &v.preview.faces);
                 hints_line(ui, &v.preview.hints);
