@@ -5,6 +5,9 @@
 # threads). MODE=live skips the capture (a face in view: full-rate preview and detection).
 # Usage: scripts/idle-cpu.sh [BINARY]   (default: the release build, built first if missing)
 # Needs xvfb-run, xdotool (apt-get install xvfb xauth xdotool).
+# On a shared, loaded machine the scheduler's fair share caps what the station gets (and so
+# what is measured); as root the station runs at NICE (default -10) so that it gets what it asks
+# for. NICE=0 measures it as an ordinary process.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -29,8 +32,15 @@ trap cleanup EXIT
 mkdir -p "$tmp/frames"
 find ../shared/data/liveness/live -name 'apfol_video__unspecified__real2_frame*.png' | sort | head -20 |
   while read -r f; do cp "$f" "$tmp/frames/"; done
+nice_level="${NICE:--10}"
+[ "$(id -u)" = 0 ] || nice_level=0
+# Our own X server (the one xvfb-run started for this display) draws every frame too.
+xvfb_pid="$(pgrep -f "^Xvfb ${DISPLAY} " | head -1 || true)"
+if [ -n "$xvfb_pid" ] && [ "$nice_level" != 0 ]; then
+  renice -n "$nice_level" -p "$xvfb_pid" >/dev/null || true
+fi
 ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$root/.cache/ort/libonnxruntime.so.1.31.1}" FACESTATION_STATS=1 \
-  "$bin" --models "${MODELS:-$root/../shared/models}" --camera-file "$tmp/frames" --camera-fps 30 \
+  nice -n "$nice_level" "$bin" --models "${MODELS:-$root/../shared/models}" --camera-file "$tmp/frames" --camera-fps 30 \
   --log "$tmp/audit.jsonl" --key "$tmp/key.pem" 2>"$tmp/stderr" &
 app=$!
 # Models load and the first frames show.
@@ -49,5 +59,6 @@ t1="$(ticks)"
 end="$(date +%s.%N)"
 hz="$(getconf CLK_TCK)"
 cpu="$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", (b - a) / hz / (e - s) * 100 }')"
-echo "idle-cpu: mode $mode, 30 fps file camera, $secs s: ${cpu}% of one core"
-grep '^stats:' "$tmp/stderr" | tail -2 || true
+echo "idle-cpu: mode $mode, 30 fps file camera, $secs s, nice $nice_level: ${cpu}% of one core (load $(cut -d' ' -f1 /proc/loadavg))"
+grep "^stats:" "$tmp/stderr" | tail -2 || true
+[ -n "${SHOW_STDERR:-}" ] && grep -v "^stats:" "$tmp/stderr" | sort | uniq -c | sort -rn | head -20
