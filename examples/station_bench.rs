@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
+use facestation::app::testing::{gallery_done, probe_done, step_until};
 use facestation::app::worker::WorkerConfig;
 use facestation::app::{Command, StationApp, StationOptions};
+use facestation::eval::percentile;
 
 fn shared() -> PathBuf {
     std::env::var_os("FACESTATION_SHARED")
@@ -20,25 +22,17 @@ fn shared() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
-fn step_until(
-    h: &mut Harness<'static, StationApp>,
-    timeout: Duration,
-    cond: impl Fn(&StationApp) -> bool,
-) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
+/// Steps for `d` in real time (the camera and worker keep running).
+fn run_for(h: &mut Harness<'static, StationApp>, d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
         h.step();
-        if cond(h.state()) {
-            return true;
-        }
         std::thread::sleep(Duration::from_millis(1));
     }
-    false
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p / 100.0).round() as usize]
+fn pct(v: &[f64], p: f64) -> f64 {
+    percentile(&mut v.to_vec(), p).unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -70,32 +64,31 @@ fn main() {
                 log: Some(tmp.path().join("audit.jsonl")),
                 key: Some(tmp.path().join("key.pem")),
             },
-            stamper: None,
+            ..Default::default()
         },
         camera_file: Some(frames),
         camera_fps: 60.0,
         gallery: vec![gallery_img],
         no_webcam: true,
         fresh_settings: true,
-        redact: false,
+        ..Default::default()
     };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(move |cc| {
             StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default())
         });
-    assert!(
-        step_until(&mut h, Duration::from_secs(60), |a| a.is_ready()),
-        "models did not load"
+    step_until(&mut h, "models", Duration::from_secs(60), |a| a.is_ready());
+    step_until(
+        &mut h,
+        "gallery analysis",
+        Duration::from_secs(30),
+        gallery_done,
     );
-    assert!(step_until(&mut h, Duration::from_secs(30), |a| a
-        .gallery
-        .iter()
-        .all(|g| g.analysis.is_some())));
     println!("frames: {n} images from the file camera at 60 fps (to find the ceiling)");
 
     // 1. Preview with detection overlay.
-    step_until(&mut h, Duration::from_secs(2), |_| false);
+    run_for(&mut h, Duration::from_secs(2));
     let (f0, d0) = (h.state().preview.frames_shown, h.state().preview.detections);
     let t = Instant::now();
     let secs = 5.0;
@@ -114,10 +107,12 @@ fn main() {
 
     // Probe: capture a frame.
     h.state_mut().push(Command::Capture);
-    assert!(step_until(&mut h, Duration::from_secs(10), |a| a
-        .probe
-        .as_ref()
-        .is_some_and(|p| p.analysis.is_some())));
+    step_until(
+        &mut h,
+        "probe analysis",
+        Duration::from_secs(10),
+        probe_done,
+    );
 
     // 2 + 3. Compares: UI frame times while they run, click-to-result latency.
     let mut frame_ms = Vec::new();
@@ -147,20 +142,20 @@ fn main() {
                 engine_ms.push(done.outcome.timings.total_ms);
             }
         }
-        step_until(&mut h, Duration::from_millis(50), |_| false);
+        run_for(&mut h, Duration::from_millis(50));
     }
     println!(
         "UI frame while comparing: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over {} frames",
-        pct(&mut frame_ms.clone(), 50.0),
-        pct(&mut frame_ms.clone(), 95.0),
-        pct(&mut frame_ms, 100.0),
+        pct(&frame_ms, 50.0),
+        pct(&frame_ms, 95.0),
+        pct(&frame_ms, 100.0),
         frame_ms.len()
     );
     println!(
         "click to result (1 probe vs 1 gallery, FAST, liveness on, warm, {} runs): median {:.1} ms, min {:.1} ms (engine median {:.1} ms)",
         latency.len(),
-        pct(&mut latency.clone(), 50.0),
-        pct(&mut latency, 0.0),
-        pct(&mut engine_ms, 50.0)
+        pct(&latency, 50.0),
+        pct(&latency, 0.0),
+        pct(&engine_ms, 50.0)
     );
 }

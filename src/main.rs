@@ -33,6 +33,9 @@ struct Args {
     /// GUI: gallery images to load at start.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     gallery: Vec<PathBuf>,
+    /// GUI: a probe image to start with (instead of a camera capture).
+    #[arg(long, value_name = "FILE")]
+    probe: Option<PathBuf>,
     /// GUI: pixelate photos on screen (privacy screen).
     #[arg(long)]
     redact: bool,
@@ -96,11 +99,12 @@ fn main() -> ExitCode {
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
                 paths,
-                stamper: None,
+                ..Default::default()
             },
             camera_file: args.camera_file,
             camera_fps: args.camera_fps,
             gallery: args.gallery,
+            probe: args.probe,
             redact: args.redact,
             ..Default::default()
         })

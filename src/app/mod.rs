@@ -1,42 +1,47 @@
 //! The desktop station (eframe): a probe panel (camera or file), a gallery, compare controls and
-//! results, the signed record, and a status bar. One inference worker owns the engine; the UI
+//! the verdict, the signed record, and a status bar. One inference worker owns the engine; the UI
 //! thread only draws, sends jobs and drains answers (see `worker`).
 //!
-//! Following egui's demo app: persisted [`Settings`] are apart from runtime state, and panels push
-//! [`Command`]s while drawing that [`StationApp::run_commands`] applies at the end of the frame.
+//! Laid out like rerun's viewer: this file keeps the struct and `eframe::App`; each concern adds
+//! one `impl StationApp` block in its own file: `events` (worker, camera and task answers),
+//! `commands` (what the operator asks for, with its keys and labels), `preview` (camera and
+//! preview detection), `tasks` (file dialogs and saves). Panels get the state they show and a
+//! `Vec<Command>` to push into, so each can be drawn alone (tests). Persisted [`Settings`] are
+//! kept apart from runtime state, as in egui's demo app.
 
+pub mod clock;
+mod commands;
 mod compare_panel;
+mod events;
 mod gallery_panel;
+pub mod image;
+mod preview;
 mod probe_panel;
 mod record_panel;
 mod setup_screen;
 pub mod state;
 mod status_bar;
+pub mod tasks;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod theme;
 pub mod worker;
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 
-use eframe::egui::{self, Key, Modifiers, TextureHandle, TextureOptions};
+use eframe::egui::{self, TextureHandle};
 use serde_json::Value;
 
-use crate::camera::{CameraError, CameraInfo, CameraState, CameraThread, FileSource, FrameSource};
-use crate::engine::score::default_threshold;
-use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
+use crate::camera::{CameraError, CameraInfo, CameraState, CameraThread};
 use crate::vision::quality::QualityHint;
 use crate::vision::Face;
-pub use state::{Command, EngineState, Settings};
-use state::{
-    CrossCheck, EngineChoice, EngineErrorKind, GalleryItem, GalleryView, LastResult, Probe,
-    ProbeOrigin, ProbeView, ShownRecord,
-};
-use worker::{
-    CompareJob, Event, Input, Job, Purpose, RecorderInfo, RemoteTarget, Target, WorkerConfig,
-    WorkerHandle,
-};
+pub use commands::Command;
+use state::{CrossCheck, EngineChoice, GalleryItem, LastResult, Probe, ShownRecord};
+pub use state::{EngineState, Settings};
+pub use tasks::DialogBackend;
+use tasks::Tasks;
+use worker::{RecorderInfo, WorkerConfig, WorkerHandle};
 
 /// eframe storage key of [`Settings`].
 const SETTINGS_KEY: &str = "facestation.settings";
@@ -56,12 +61,16 @@ pub struct StationOptions {
     pub camera_fps: f64,
     /// Gallery images to add at start (`--gallery`).
     pub gallery: Vec<PathBuf>,
+    /// A probe image to start with (`--probe`).
+    pub probe: Option<PathBuf>,
     /// Do not open a webcam (tests; the file camera still works).
     pub no_webcam: bool,
     /// Ignore stored settings (tests, screenshots).
     pub fresh_settings: bool,
     /// Start with photos pixelated on screen.
     pub redact: bool,
+    /// Which file dialog to use; `None`: [`DialogBackend::detect`].
+    pub file_dialog: Option<DialogBackend>,
 }
 
 /// The live preview: one texture updated in place, the newest detection, and counters.
@@ -76,6 +85,10 @@ pub struct Preview {
     pub faces_seq: Option<u64>,
     pub detect_in_flight: bool,
     pub last_detect_ms: f64,
+    /// When the last detection came back (boxes older than a quarter second are not drawn).
+    pub faces_at: Option<std::time::Instant>,
+    /// When the last detection was sent, for the idle rate.
+    pub last_detect_sent: Option<std::time::Instant>,
     /// Counters for the benchmark: frames shown, detections received.
     pub frames_shown: u64,
     pub detections: u64,
@@ -89,6 +102,14 @@ pub enum CameraKind {
     None(String),
 }
 
+/// A message for the operator in the status bar: the outcome of a task, or why something did
+/// not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
 pub struct StationApp {
     pub settings: Settings,
     pub options: StationOptions,
@@ -97,41 +118,44 @@ pub struct StationApp {
     pub recorder: Option<RecorderInfo>,
     worker: WorkerHandle,
     ctx: egui::Context,
+    clock: clock::SharedClock,
     pub camera: Option<CameraThread>,
     pub camera_kind: CameraKind,
     pub cameras: Vec<CameraInfo>,
     cameras_rx: Option<Receiver<Result<Vec<CameraInfo>, CameraError>>>,
+    /// How often the camera may wake the UI (shared with the camera thread's waker).
+    camera_pace: preview::Pace,
     pub preview: Preview,
     pub probe: Option<Probe>,
     pub gallery: Vec<GalleryItem>,
     next_id: u64,
-    /// When the running compare was clicked.
-    pub compare_started: Option<Instant>,
+    /// When the running compare was clicked (station clock), and its gallery (ids, names).
+    pub compare_started: Option<std::time::Instant>,
+    compare_gallery: Vec<(u64, String)>,
     pub last: Option<LastResult>,
     /// The last cross-check of the two engines.
     pub cross: Option<CrossCheck>,
     /// The remote API's bearer token: in memory only, deliberately outside [`Settings`] so that it
     /// never reaches eframe storage (initial value from `VERIFIK_TOKEN`).
     pub remote_token: String,
+    /// The token field shows its text (off at every start).
+    pub reveal_token: bool,
     pub shown_record: Option<ShownRecord>,
     pub recent: Vec<Value>,
     pub recent_error: Option<String>,
-    dialog_tx: Sender<DialogResult>,
-    dialog_rx: Receiver<DialogResult>,
-    pub dialog_open: bool,
-    pub message: Option<String>,
+    pub tasks: Tasks,
+    pub notice: Option<Notice>,
     commands: Vec<Command>,
-    /// Time spent in `logic` + `ui` per frame (ms), newest last.
-    pub frame_times: VecDeque<f64>,
+    /// Time spent in `logic` + `ui` per frame (ms).
+    pub frame_times: egui::util::History<f32>,
     logic_ms: f64,
     /// A text field had the keyboard at the end of the last frame.
     typing: bool,
-}
-
-/// What a file dialog (on its own thread) picked.
-enum DialogResult {
-    Probe(Option<PathBuf>),
-    Gallery(Vec<PathBuf>),
+    /// The window has been fitted to the screen (first frame).
+    window_fitted: bool,
+    /// `FACESTATION_STATS=1`: a line of preview and frame-time numbers on stderr every 5 s
+    /// (scripts/idle-cpu.sh reads it), and when it was last printed with the counters then.
+    stats: Option<(std::time::Instant, u64, u64)>,
 }
 
 impl StationApp {
@@ -152,36 +176,42 @@ impl StationApp {
     pub fn with_settings(ctx: egui::Context, options: StationOptions, settings: Settings) -> Self {
         let waker = ctx.clone();
         let worker = WorkerHandle::spawn(options.worker.clone(), move || waker.request_repaint());
-        let (dialog_tx, dialog_rx) = channel();
+        let backend = options.file_dialog.unwrap_or_else(DialogBackend::detect);
         let mut app = Self {
             settings,
             engine: EngineState::Loading,
             recorder: None,
             worker,
+            clock: options.worker.clock(),
             ctx,
             camera: None,
             camera_kind: CameraKind::None("no camera".into()),
             cameras: Vec::new(),
             cameras_rx: None,
+            camera_pace: preview::Pace::default(),
             preview: Preview::default(),
             probe: None,
             gallery: Vec::new(),
             next_id: 1,
             compare_started: None,
+            compare_gallery: Vec::new(),
             last: None,
             cross: None,
             remote_token: std::env::var(crate::engine::remote::TOKEN_ENV).unwrap_or_default(),
+            reveal_token: false,
             shown_record: None,
             recent: Vec::new(),
             recent_error: None,
-            dialog_tx,
-            dialog_rx,
-            dialog_open: false,
-            message: None,
+            tasks: Tasks::new(backend),
+            notice: None,
             commands: Vec::new(),
-            frame_times: VecDeque::with_capacity(FRAME_TIMES),
+            frame_times: egui::util::History::new(0..FRAME_TIMES, 1_000_000.0),
             logic_ms: 0.0,
             typing: false,
+            window_fitted: false,
+            stats: std::env::var_os("FACESTATION_STATS")
+                .is_some()
+                .then(|| (std::time::Instant::now(), 0, 0)),
             options,
         };
         app.start_camera();
@@ -189,73 +219,10 @@ impl StationApp {
         if !start_gallery.is_empty() {
             app.add_gallery_files(&start_gallery);
         }
+        if let Some(probe) = app.options.probe.clone() {
+            app.probe_from_file(&probe);
+        }
         app
-    }
-
-    fn start_camera(&mut self) {
-        self.camera = None;
-        let waker = self.ctx.clone();
-        let wake = move || waker.request_repaint();
-        if let Some(dir) = self.options.camera_file.clone() {
-            let fps = if self.options.camera_fps > 0.0 {
-                self.options.camera_fps
-            } else {
-                30.0
-            };
-            let d = dir.clone();
-            self.camera = Some(CameraThread::spawn(
-                move || Ok(Box::new(FileSource::open(&d, fps)?) as Box<dyn FrameSource>),
-                wake,
-            ));
-            self.camera_kind = CameraKind::File(dir);
-            return;
-        }
-        if self.options.no_webcam {
-            self.camera_kind = CameraKind::None("camera off".into());
-            return;
-        }
-        self.start_webcam(wake);
-    }
-
-    #[cfg(feature = "webcam")]
-    fn start_webcam(&mut self, wake: impl Fn() + Send + 'static) {
-        // Listing V4L2 devices is I/O: off the UI thread like everything else.
-        let (tx, rx) = channel();
-        let waker = self.ctx.clone();
-        let _ = std::thread::Builder::new()
-            .name("camera-list".into())
-            .spawn(move || {
-                let _ = tx.send(crate::camera::list_cameras());
-                waker.request_repaint();
-            });
-        self.cameras_rx = Some(rx);
-        let index = self.settings.camera_index;
-        let (w, h) = self.settings.camera_resolution;
-        self.camera = Some(CameraThread::spawn(
-            move || {
-                let cams = crate::camera::list_cameras()?;
-                if cams.is_empty() {
-                    return Err(CameraError::NoCamera);
-                }
-                let src = crate::camera::WebcamSource::open(index, w, h)?;
-                Ok(Box::new(src) as Box<dyn FrameSource>)
-            },
-            wake,
-        ));
-        self.camera_kind = CameraKind::Webcam(index);
-    }
-
-    #[cfg(not(feature = "webcam"))]
-    fn start_webcam(&mut self, _wake: impl Fn() + Send + 'static) {
-        self.camera_kind = CameraKind::None(CameraError::NotBuilt.to_string());
-    }
-
-    pub fn camera_state(&self) -> CameraState {
-        match (&self.camera, &self.camera_kind) {
-            (Some(c), _) => c.slot.state(),
-            (None, CameraKind::None(why)) => CameraState::Failed(why.clone()),
-            (None, _) => CameraState::Stopped,
-        }
     }
 
     fn id(&mut self) -> u64 {
@@ -265,6 +232,20 @@ impl StationApp {
 
     pub fn push(&mut self, c: Command) {
         self.commands.push(c);
+    }
+
+    pub fn notify_info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    pub fn notify_error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+        });
     }
 
     pub fn is_ready(&self) -> bool {
@@ -279,11 +260,46 @@ impl StationApp {
         self.cross.as_ref().is_some_and(CrossCheck::running)
     }
 
+    pub fn camera_state(&self) -> CameraState {
+        match (&self.camera, &self.camera_kind) {
+            (Some(c), _) => c.slot.state(),
+            (None, CameraKind::None(why)) => CameraState::Failed(why.clone()),
+            (None, _) => CameraState::Stopped,
+        }
+    }
+
+    fn usable_gallery(&self) -> impl Iterator<Item = &GalleryItem> {
+        self.gallery.iter().filter(|g| g.is_usable())
+    }
+
+    /// Why the local engine cannot compare, if it cannot.
+    pub fn local_blocker(&self) -> Option<&'static str> {
+        match self.engine {
+            EngineState::Ready(_) => None,
+            EngineState::Loading => Some("the models are loading"),
+            EngineState::Failed(_) => {
+                Some("the local engine could not start (see the banner): choose Remote")
+            }
+        }
+    }
+
     /// Why Compare is disabled, if it is.
     pub fn compare_blocker(&self) -> Option<&'static str> {
-        if !self.is_ready() {
-            return Some("the engine is not ready");
+        if self.settings.engine == EngineChoice::Local {
+            if let Some(why) = self.local_blocker() {
+                return Some(why);
+            }
         }
+        self.input_blocker()
+    }
+
+    /// Why Cross-check is disabled, if it is (it needs the local engine too).
+    pub fn cross_check_blocker(&self) -> Option<&'static str> {
+        self.local_blocker().or_else(|| self.input_blocker())
+    }
+
+    /// What the probe and gallery still lack for a comparison.
+    fn input_blocker(&self) -> Option<&'static str> {
         if self.compare_running() || self.cross_check_running() {
             return Some("a comparison is running");
         }
@@ -295,7 +311,7 @@ impl StationApp {
             }
             _ => {}
         }
-        let usable = self.gallery.iter().filter(|g| g.is_usable()).count();
+        let usable = self.usable_gallery().count();
         if usable == 0 {
             return Some("add a readable gallery image");
         }
@@ -306,610 +322,146 @@ impl StationApp {
         None
     }
 
-    // ---- events from the worker, the camera and dialogs -------------------------------------
-
-    fn drain_events(&mut self, ctx: &egui::Context) {
-        while let Ok(ev) = self.worker.events.try_recv() {
-            match ev {
-                Event::Recorder(info) => self.recorder = Some(info),
-                Event::Ready(info) => self.engine = EngineState::Ready(info),
-                Event::SetupFailed(p) => self.engine = EngineState::Failed(p),
-                Event::Detected {
-                    seq,
-                    faces,
-                    hints,
-                    ms,
-                } => {
-                    self.preview.detect_in_flight = false;
-                    self.preview.faces = faces;
-                    self.preview.hints = hints;
-                    self.preview.faces_seq = Some(seq);
-                    self.preview.last_detect_ms = ms;
-                    self.preview.detections += 1;
-                }
-                Event::Analysed { target, result } => self.on_analysed(ctx, target, result),
-                Event::Compared {
-                    purpose: purpose @ (Purpose::CrossLocal | Purpose::CrossRemote),
-                    result,
-                } => {
-                    if let Some(cross) = &mut self.cross {
-                        let r = Some(result.map_err(|e| e.to_string()));
-                        if purpose == Purpose::CrossLocal {
-                            cross.local = r;
-                        } else {
-                            cross.remote = r;
-                        }
-                    }
-                }
-                Event::Compared {
-                    purpose: Purpose::Decision,
-                    result,
-                } => {
-                    let shown_after_ms = self
-                        .compare_started
-                        .take()
-                        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
-                    self.last = Some(match result {
-                        Ok(done) => {
-                            self.shown_record = done
-                                .record
-                                .as_ref()
-                                .ok()
-                                .map(|r| ShownRecord::new(r.clone(), false));
-                            let gallery_ids =
-                                self.gallery.iter().filter(|g| g.is_usable()).map(|g| g.id);
-                            LastResult::Done {
-                                gallery_ids: gallery_ids.collect(),
-                                done,
-                                shown_after_ms,
-                            }
-                        }
-                        Err(e) => LastResult::Failed(e.to_string(), Some(EngineErrorKind::of(&e))),
-                    });
-                }
-                Event::Recent(r) => match r {
-                    Ok(v) => {
-                        self.recent = v;
-                        self.recent_error = None;
-                    }
-                    Err(e) => self.recent_error = Some(e),
-                },
-            }
-        }
-        while let Ok(d) = self.dialog_rx.try_recv() {
-            self.dialog_open = false;
-            match d {
-                DialogResult::Probe(Some(p)) => self.push(Command::AddProbeFile(p)),
-                DialogResult::Probe(None) => {}
-                DialogResult::Gallery(files) => {
-                    if !files.is_empty() {
-                        self.push(Command::AddGalleryFiles(files))
-                    }
-                }
-            }
-        }
-        if let Some(rx) = &self.cameras_rx {
-            if let Ok(r) = rx.try_recv() {
-                self.cameras = r.unwrap_or_default();
-                self.cameras_rx = None;
-            }
-        }
-    }
-
-    fn on_analysed(
-        &mut self,
-        ctx: &egui::Context,
-        target: Target,
-        result: Result<Box<worker::Analysis>, String>,
-    ) {
-        match target {
-            Target::Probe(id) => {
-                let Some(probe) = self.probe.as_mut().filter(|p| p.id == id) else {
-                    return; // retaken meanwhile
-                };
-                probe.analysis = Some(result.map(|a| {
-                    let tex = ctx.load_texture(
-                        format!("probe-{id}"),
-                        a.display.clone(),
-                        TextureOptions::LINEAR,
-                    );
-                    probe.image = Some(a.image.clone());
-                    ProbeView::from_analysis(&a, tex)
-                }));
-            }
-            Target::Gallery(id) => {
-                let Some(item) = self.gallery.iter_mut().find(|g| g.id == id) else {
-                    return; // removed meanwhile
-                };
-                item.analysis = Some(result.map(|a| GalleryView {
-                    badge: a.badge,
-                    faces: a.faces.clone(),
-                    texture: ctx.load_texture(
-                        format!("gallery-{id}"),
-                        a.display.clone(),
-                        TextureOptions::LINEAR,
-                    ),
-                    scale: a.display_scale,
-                }));
-            }
-        }
-    }
-
-    /// Shows the newest camera frame (one texture, updated in place) and asks for detection on it
-    /// when none is running: the detector always sees the newest frame, older ones are dropped.
-    /// While a probe is frozen the preview keeps running (a small live inset) without detection.
-    fn update_preview(&mut self, ctx: &egui::Context) {
-        let Some(frame) = self.camera.as_ref().and_then(|c| c.slot.latest()) else {
-            return;
-        };
-        if self.preview.shown_seq == Some(frame.seq) {
-            return;
-        }
-        let (w, h) = frame.image.dimensions();
-        let image = if self.options.redact {
-            let p = worker::pixelate(&frame.image);
-            egui::ColorImage::from_rgb([w as usize, h as usize], p.as_raw())
-        } else {
-            egui::ColorImage::from_rgb([w as usize, h as usize], frame.image.as_raw())
-        };
-        match &mut self.preview.texture {
-            Some(t) => t.set(image, TextureOptions::LINEAR),
-            None => {
-                self.preview.texture =
-                    Some(ctx.load_texture("preview", image, TextureOptions::LINEAR))
-            }
-        }
-        self.preview.size = [w as usize, h as usize];
-        self.preview.shown_seq = Some(frame.seq);
-        self.preview.frames_shown += 1;
-        if self.probe.is_none()
-            && self.is_ready()
-            && !self.preview.detect_in_flight
-            && !self.compare_running()
-            && self.worker.send(Job::Detect {
-                seq: frame.seq,
-                image: frame.image.clone(),
-            })
-        {
-            self.preview.detect_in_flight = true;
-        }
-    }
-
-    fn handle_keys(&mut self, ctx: &egui::Context) {
-        // Typing into a text field keeps its keys; otherwise the shortcuts win (consumed here,
-        // before widgets see them, so a focused button does not fire twice).
-        // egui drops a text field's focus on Esc at the start of the pass, so also count a field
-        // focused at the end of the previous frame.
-        let focused = ctx.egui_wants_keyboard_input() || self.typing;
-        let (space, enter, open, esc) = ctx.input_mut(|i| {
-            (
-                !focused && i.consume_key(Modifiers::NONE, Key::Space),
-                !focused && i.consume_key(Modifiers::NONE, Key::Enter),
-                i.consume_key(Modifiers::COMMAND, Key::O),
-                // Esc in a text field (remote URL, token) only leaves the field.
-                !focused && i.consume_key(Modifiers::NONE, Key::Escape),
-            )
-        });
-        if space {
-            self.push(if self.probe.is_some() {
-                Command::Retake
-            } else {
-                Command::Capture
-            });
-        }
-        if enter {
-            self.push(Command::Compare);
-        }
-        if open {
-            self.push(Command::OpenGalleryDialog);
-        }
-        if esc {
-            self.push(Command::Reset);
-        }
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        });
-        if !dropped.is_empty() {
-            self.push(Command::AddGalleryFiles(dropped));
-        }
-    }
-
-    // ---- commands ---------------------------------------------------------------------------
-
-    fn run_commands(&mut self, ctx: &egui::Context) {
-        let commands = std::mem::take(&mut self.commands);
-        for c in commands {
-            self.run_command(ctx, c);
-        }
-    }
-
-    fn run_command(&mut self, ctx: &egui::Context, c: Command) {
-        match c {
-            Command::Capture => self.capture(),
-            Command::Retake => {
-                self.probe = None;
-                self.preview.shown_seq = None;
-            }
-            Command::OpenProbeDialog => self.open_dialog(false),
-            Command::OpenGalleryDialog => self.open_dialog(true),
-            Command::AddProbeFile(path) => self.probe_from_file(&path),
-            Command::AddGalleryFiles(paths) => self.add_gallery_files(&paths),
-            Command::RemoveGallery(id) => self.gallery.retain(|g| g.id != id),
-            Command::ClearGallery => self.gallery.clear(),
-            Command::Compare => self.start_compare(),
-            Command::CrossCheck => self.start_cross_check(),
-            Command::SetEngine(e) => self.settings.engine = e,
-            Command::SetMode(mode) => {
-                if self.settings.mode != mode {
-                    self.settings.mode = mode;
-                    // The threshold's meaning depends on the mode: take that mode's default.
-                    self.settings.compare_threshold = default_threshold(mode);
-                }
-            }
-            Command::ResetThresholds => {
-                self.settings.compare_threshold = default_threshold(self.settings.mode);
-                self.settings.liveness_threshold = DEFAULT_LIVENESS_MIN_SCORE;
-            }
-            Command::CopyRecord => {
-                if let Some(r) = &self.shown_record {
-                    ctx.copy_text(r.pretty.clone());
-                    self.message = Some("record copied to the clipboard".into());
-                }
-            }
-            Command::SaveRecord => self.save_record(),
-            Command::OpenRecent(i) => {
-                if let Some(r) = self.recent.get(i) {
-                    self.shown_record = Some(ShownRecord::new(r.clone(), true));
-                }
-            }
-            Command::SelectCamera(index) => {
-                self.settings.camera_index = index;
-                self.start_camera();
-            }
-            Command::SetResolution(w, h) => {
-                self.settings.camera_resolution = (w, h);
-                self.start_camera();
-            }
-            Command::Reset => {
-                self.probe = None;
-                self.preview.shown_seq = None;
-                self.gallery.clear();
-                self.last = None;
-                self.cross = None;
-                self.shown_record = None;
-                self.message = None;
-            }
-        }
-    }
-
-    fn capture(&mut self) {
-        let Some(frame) = self.camera.as_ref().and_then(|c| c.slot.latest()) else {
-            self.message = Some("no camera frame to capture; use a probe file".into());
-            return;
-        };
-        let id = self.id();
-        self.probe = Some(Probe {
-            id,
-            origin: ProbeOrigin::Camera { seq: frame.seq },
-            bytes: None,
-            image: Some(frame.image.clone()),
-            analysis: None,
-        });
-        self.last = None;
-        self.worker.send(Job::Analyse {
-            target: Target::Probe(id),
-            input: Input::Frame(frame.image),
-            display_side: PROBE_SIDE,
-            redact: self.options.redact,
-        });
-    }
-
-    fn probe_from_file(&mut self, path: &Path) {
-        // Reading one file is quick; decoding it (the slow part) happens on the worker.
-        let bytes = match std::fs::read(path) {
-            Ok(b) => Arc::new(b),
-            Err(e) => {
-                self.message = Some(format!("cannot read {}: {e}", path.display()));
-                return;
-            }
-        };
-        self.settings.last_probe_dir = path.parent().map(Path::to_path_buf);
-        let id = self.id();
-        self.probe = Some(Probe {
-            id,
-            origin: ProbeOrigin::File(path.to_path_buf()),
-            bytes: Some(bytes.clone()),
-            image: None,
-            analysis: None,
-        });
-        self.last = None;
-        self.worker.send(Job::Analyse {
-            target: Target::Probe(id),
-            input: Input::Bytes(bytes),
-            display_side: PROBE_SIDE,
-            redact: self.options.redact,
-        });
-    }
-
-    pub fn add_gallery_files(&mut self, paths: &[PathBuf]) {
-        for path in paths {
-            let id = self.id();
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
-            if let Some(dir) = path.parent() {
-                self.settings.last_gallery_dir = Some(dir.to_path_buf());
-            }
-            match std::fs::read(path) {
-                Ok(bytes) => {
-                    let bytes = Arc::new(bytes);
-                    self.worker.send(Job::Analyse {
-                        target: Target::Gallery(id),
-                        input: Input::Bytes(bytes.clone()),
-                        display_side: THUMB_SIDE,
-                        redact: self.options.redact,
-                    });
-                    self.gallery.push(GalleryItem {
-                        id,
-                        name,
-                        bytes,
-                        analysis: None,
-                    });
-                }
-                Err(e) => self.gallery.push(GalleryItem {
-                    id,
-                    name,
-                    bytes: Arc::new(Vec::new()),
-                    analysis: Some(Err(e.to_string())),
-                }),
-            }
-        }
-    }
-
-    fn open_dialog(&mut self, gallery: bool) {
-        if self.dialog_open {
-            return; // one dialog at a time
-        }
-        let dir = if gallery {
-            self.settings.last_gallery_dir.clone()
-        } else {
-            self.settings.last_probe_dir.clone()
-        };
-        let tx = self.dialog_tx.clone();
-        let waker = self.ctx.clone();
-        // rfd's async dialog is awaited on its own thread, so the UI keeps drawing.
-        let spawned = std::thread::Builder::new()
-            .name("file-dialog".into())
-            .spawn(move || {
-                let mut d = rfd::AsyncFileDialog::new()
-                    .add_filter("images", &["png", "jpg", "jpeg", "webp", "bmp"]);
-                if let Some(dir) = dir {
-                    d = d.set_directory(dir);
-                }
-                let result = if gallery {
-                    let files = pollster::block_on(d.pick_files()).unwrap_or_default();
-                    DialogResult::Gallery(files.iter().map(|f| f.path().to_path_buf()).collect())
-                } else {
-                    DialogResult::Probe(
-                        pollster::block_on(d.pick_file()).map(|f| f.path().to_path_buf()),
-                    )
-                };
-                let _ = tx.send(result);
-                waker.request_repaint();
-            });
-        self.dialog_open = spawned.is_ok();
-    }
-
-    /// The comparison of the current probe and usable gallery images, if Compare is allowed.
-    fn compare_job(&self, purpose: Purpose, clicked: Instant) -> Option<CompareJob> {
-        if self.compare_blocker().is_some() {
-            return None;
-        }
-        let probe = self.probe.as_ref()?;
-        let input = match (&probe.bytes, &probe.image) {
-            (Some(b), _) => Input::Bytes(b.clone()),
-            (None, Some(img)) => Input::Frame(img.clone()),
-            (None, None) => return None,
-        };
-        let gallery: Vec<Arc<Vec<u8>>> = self
-            .gallery
-            .iter()
-            .filter(|g| g.is_usable())
-            .map(|g| g.bytes.clone())
-            .collect();
-        Some(CompareJob {
-            probe: input,
-            gallery,
-            mode: self.settings.mode,
-            // At the mode's default the engine states its own basis (the record then says what
-            // the threshold rests on); only a moved slider is an operator's threshold.
-            compare_min_score: (self.settings.compare_threshold
-                != default_threshold(self.settings.mode))
-            .then_some(self.settings.compare_threshold),
-            liveness_min_score: self
-                .settings
-                .check_liveness
-                .then_some(self.settings.liveness_threshold),
-            clicked,
-            purpose,
-        })
-    }
-
-    /// The remote service and token, or why they cannot be used (worded for the operator).
-    fn remote_target(&self) -> Result<RemoteTarget, String> {
-        use crate::api::TokenError;
-        let token = crate::api::BearerToken::new(&self.remote_token).map_err(|e| match e {
-            TokenError::Empty => "no API token: enter the bearer token from Verifik's dashboard \
-                (or the FaceStation server's token) in the token field"
-                .to_string(),
-            other => other.to_string(),
-        })?;
-        Ok(RemoteTarget {
-            base_url: self.settings.remote_url.trim().to_string(),
-            token,
-        })
-    }
-
-    fn usable_gallery_ids(&self) -> Vec<u64> {
-        self.gallery
-            .iter()
-            .filter(|g| g.is_usable())
-            .map(|g| g.id)
-            .collect()
-    }
-
-    fn start_compare(&mut self) {
-        let clicked = Instant::now();
-        let Some(job) = self.compare_job(Purpose::Decision, clicked) else {
-            return;
-        };
-        let sent = match self.settings.engine {
-            EngineChoice::Local => self.worker.send(Job::Compare(Box::new(job))),
-            EngineChoice::Remote => match self.remote_target() {
-                Ok(target) => self.worker.compare_remote(job, target),
-                Err(why) => {
-                    self.last = Some(LastResult::Failed(why, None));
-                    return;
-                }
-            },
-        };
-        if sent {
-            self.compare_started = Some(clicked);
-        }
-    }
-
-    /// Runs the same comparison on both engines at once (the local one on the inference thread,
-    /// the remote one on the remote thread); neither side is recorded.
-    fn start_cross_check(&mut self) {
-        let clicked = Instant::now();
-        let Some(job) = self.compare_job(Purpose::CrossLocal, clicked) else {
-            return;
-        };
-        let mut cross = CrossCheck {
-            gallery_ids: self.usable_gallery_ids(),
-            ..CrossCheck::default()
-        };
-        let remote_job = CompareJob {
-            purpose: Purpose::CrossRemote,
-            ..job.clone()
-        };
-        match self.remote_target() {
-            Ok(target) => {
-                if !self.worker.compare_remote(remote_job, target) {
-                    cross.remote = Some(Err("the engine has stopped".into()));
-                }
-            }
-            Err(why) => cross.remote = Some(Err(why)),
-        }
-        if !self.worker.send(Job::Compare(Box::new(job))) {
-            cross.local = Some(Err("the engine has stopped".into()));
-        }
-        self.cross = Some(cross);
-    }
-
-    fn save_record(&mut self) {
-        let Some(r) = &self.shown_record else { return };
-        let name = r
-            .record
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("record")
-            .to_string();
-        let text = r.pretty.clone();
-        let dir = self.settings.last_gallery_dir.clone();
-        let waker = self.ctx.clone();
-        // Save dialog and write on a helper thread; the outcome is not needed by the UI.
-        let _ = std::thread::Builder::new()
-            .name("save-dialog".into())
-            .spawn(move || {
-                let mut d = rfd::AsyncFileDialog::new().set_file_name(format!("{name}.json"));
-                if let Some(dir) = dir {
-                    d = d.set_directory(dir);
-                }
-                if let Some(f) = pollster::block_on(d.save_file()) {
-                    let _ = std::fs::write(f.path(), text);
-                }
-                waker.request_repaint();
-            });
-    }
-
     /// The p-th percentile of recent UI frame times (ms).
     pub fn frame_time_percentile(&self, p: f64) -> f64 {
-        let mut v: Vec<f64> = self.frame_times.iter().copied().collect();
-        if v.is_empty() {
-            return 0.0;
-        }
-        v.sort_by(f64::total_cmp);
-        let i = ((v.len() - 1) as f64 * p / 100.0).round() as usize;
-        v[i.min(v.len() - 1)]
+        let mut v: Vec<f64> = self.frame_times.values().map(f64::from).collect();
+        crate::eval::percentile(&mut v, p).unwrap_or(0.0)
     }
-}
 
-impl GalleryItem {
-    /// Decoded fine (a gallery image with no face is still compared: the engine reports it).
-    pub fn is_usable(&self) -> bool {
-        matches!(self.analysis, Some(Ok(_)))
+    /// Prints the preview rate, detection rate and UI frame p95 every 5 s (when asked for).
+    fn print_stats(&mut self) {
+        let Some((since, frames, detections)) = self.stats else {
+            return;
+        };
+        let secs = since.elapsed().as_secs_f64();
+        if secs < 5.0 {
+            return;
+        }
+        eprintln!(
+            "stats: preview {:.1} frames/s, {:.1} detections/s, UI frame p95 {:.2} ms",
+            (self.preview.frames_shown - frames) as f64 / secs,
+            (self.preview.detections - detections) as f64 / secs,
+            self.frame_time_percentile(95.0)
+        );
+        self.stats = Some((
+            std::time::Instant::now(),
+            self.preview.frames_shown,
+            self.preview.detections,
+        ));
+    }
+
+    /// Panel widths for a window this wide: proportional, so the layout follows the screen
+    /// (and is the same on every run of one size, for snapshots).
+    fn panel_widths(width: f32) -> (f32, f32) {
+        (
+            (width * 0.30).clamp(320.0, 560.0),
+            (width * 0.27).clamp(300.0, 480.0),
+        )
+    }
+
+    fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let mut out = Vec::new();
+        if let EngineState::Failed(problem) = &self.engine {
+            // The station stays usable (Remote, records); the problem and its fix stay in view.
+            egui::Panel::top("setup-problem").show(ui, |ui| setup_screen::banner(ui, problem));
+        }
+        status_bar::show(ui, &self.status_view(), &mut out);
+        let window_w = ctx.content_rect().width();
+        let (left, right) = Self::panel_widths(window_w);
+        let centre_w = (window_w - left - right - 24.0).max(200.0);
+        egui::Panel::left("probe")
+            .resizable(false)
+            .exact_size(left)
+            .show(ui, |ui| probe_panel::show(ui, &self.probe_view(), &mut out));
+        egui::Panel::right("record")
+            .resizable(false)
+            .exact_size(right)
+            .show(ui, |ui| {
+                record_panel::show(
+                    ui,
+                    &record_panel::RecordView {
+                        shown: self.shown_record.as_ref(),
+                        last: self.last.as_ref(),
+                        recent: &self.recent,
+                        recent_error: self.recent_error.as_deref(),
+                        save_busy: self.tasks.busy(tasks::DialogKind::SaveRecord),
+                    },
+                    &mut out,
+                )
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("centre")
+                .show(ui, |ui| {
+                    // Content never widens the panel (rows wrap or are shortened instead).
+                    ui.set_max_width(centre_w);
+                    gallery_panel::show(
+                        ui,
+                        &self.gallery,
+                        self.tasks.busy(tasks::DialogKind::Gallery),
+                        centre_w,
+                        &mut out,
+                    );
+                    ui.separator();
+                    let blockers = compare_panel::Blockers {
+                        compare: self.compare_blocker(),
+                        cross_check: self.cross_check_blocker(),
+                        running: self.compare_running() || self.cross_check_running(),
+                    };
+                    compare_panel::show(
+                        ui,
+                        &mut compare_panel::CompareView {
+                            settings: &mut self.settings,
+                            token: &mut self.remote_token,
+                            reveal_token: &mut self.reveal_token,
+                            blockers,
+                            last: self.last.as_ref(),
+                            cross: self.cross.as_ref(),
+                            width: centre_w,
+                        },
+                        &mut out,
+                    );
+                });
+        });
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            gallery_panel::drop_overlay(&ctx);
+        }
+        self.commands.extend(out);
     }
 }
 
 impl eframe::App for StationApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let start = Instant::now();
+        let start = self.clock.now();
+        self.fit_window(ctx);
         self.drain_events(ctx);
+        self.poll_tasks(ctx);
         self.update_preview(ctx);
         self.handle_keys(ctx);
-        self.logic_ms = start.elapsed().as_secs_f64() * 1000.0;
+        self.print_stats();
+        self.logic_ms = clock::ms_since(self.clock.as_ref(), start);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         // Timed apart from `logic`: eframe may present the previous frame in between.
-        let start = Instant::now();
-        if let EngineState::Failed(problem) = &self.engine {
-            let problem = problem.clone();
-            egui::CentralPanel::default().show(ui, |ui| setup_screen::show(ui, &problem));
-            return;
-        }
-        status_bar::show(self, ui);
-        // Fixed widths: a panel that follows its content would change size with paths and images.
-        egui::Panel::left("probe")
-            .resizable(false)
-            .exact_size(440.0)
-            .show(ui, |ui| probe_panel::show(self, ui));
-        egui::Panel::right("record")
-            .resizable(false)
-            .exact_size(340.0)
-            .show(ui, |ui| record_panel::show(self, ui));
-        egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                gallery_panel::show(self, ui);
-                ui.separator();
-                compare_panel::show(self, ui);
-            });
-        });
-        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
-            gallery_panel::drop_overlay(&ctx);
-        }
+        let start = self.clock.now();
+        self.draw(ui);
+        self.show_dialog(&ctx);
         self.run_commands(&ctx);
         self.typing = ctx.egui_wants_keyboard_input();
         if self.compare_running()
             || self.cross_check_running()
             || matches!(self.engine, EngineState::Loading)
+            || self.tasks.background.running().next().is_some()
         {
             // Spinners animate; answers also wake us via request_repaint.
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }
-        if self.frame_times.len() == FRAME_TIMES {
-            self.frame_times.pop_front();
-        }
-        self.frame_times
-            .push_back(self.logic_ms + start.elapsed().as_secs_f64() * 1000.0);
+        let ms = self.logic_ms + clock::ms_since(self.clock.as_ref(), start);
+        let now = ctx.input(|i| i.time);
+        self.frame_times.add(now, ms as f32);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -917,12 +469,69 @@ impl eframe::App for StationApp {
     }
 }
 
+/// The largest window the station opens with; on a smaller screen it opens at the screen's size.
+const MAX_START_SIZE: egui::Vec2 = egui::vec2(1600.0, 1000.0);
+/// The window opens this size (it fits nearly every screen), then fits itself to the screen
+/// once the screen's size is known (first frame). `FACESTATION_WINDOW_SIZE=WxH` fixes the size
+/// instead (screenshots).
+const FIRST_SIZE: egui::Vec2 = egui::vec2(1280.0, 800.0);
+
+fn fixed_window_size() -> Option<egui::Vec2> {
+    let v = std::env::var("FACESTATION_WINDOW_SIZE").ok()?;
+    let (w, h) = v.split_once('x')?;
+    Some(egui::vec2(w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
+
+impl StationApp {
+    /// On the first frame that knows the monitor: min(screen, 1600x1000).
+    fn fit_window(&mut self, ctx: &egui::Context) {
+        if self.window_fitted {
+            return;
+        }
+        let Some(monitor) = ctx.input(|i| i.viewport().monitor_size) else {
+            return;
+        };
+        self.window_fitted = true;
+        let size = match fixed_window_size() {
+            Some(s) => s,
+            // A little room for the window manager's bar and the window's title.
+            None => (monitor - egui::vec2(0.0, 60.0)).min(MAX_START_SIZE),
+        };
+        if size.x > 0.0 && size.y > 0.0 {
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        }
+    }
+}
+
+/// Why the station window did not open, with what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error(
+        "no display to open the station window on (DISPLAY and WAYLAND_DISPLAY are not set). \
+         Run it on a desktop session, under a virtual display (`xvfb-run -a facestation ...`), \
+         or use the command line instead (`facestation compare --probe FILE --gallery FILE`, \
+         `facestation serve`; see `facestation --help`)"
+    )]
+    NoDisplay,
+    #[error(
+        "{0}. If there is no screen here, run it under a virtual display (`xvfb-run -a facestation ...`) \
+         or use the command line (`facestation --help`)"
+    )]
+    Window(#[from] eframe::Error),
+}
+
 /// Opens the station window (blocks until it closes).
-pub fn run(options: StationOptions) -> Result<(), eframe::Error> {
+pub fn run(options: StationOptions) -> Result<(), WindowError> {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if cfg!(target_os = "linux") && !has_display {
+        return Err(WindowError::NoDisplay);
+    }
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("FaceStation")
-            .with_inner_size([1280.0, 800.0])
+            .with_inner_size(fixed_window_size().unwrap_or(FIRST_SIZE))
             .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true),
         ..Default::default()
@@ -931,5 +540,6 @@ pub fn run(options: StationOptions) -> Result<(), eframe::Error> {
         "FaceStation",
         native,
         Box::new(move |cc| Ok(Box::new(StationApp::new(cc, options)))),
-    )
+    )?;
+    Ok(())
 }

@@ -1,60 +1,41 @@
 //! The probe: live camera preview with the detected face, capture/retake, or a probe file.
 
-use eframe::egui::{self, Color32, Pos2, Rect, RichText, Stroke, Vec2};
+use eframe::egui::{self, Pos2, Rect, RichText, Stroke, Vec2};
 
-use super::state::{Command, ProbeOrigin};
+use super::state::{Probe, ProbeOrigin};
+use super::theme;
 use super::worker::Badge;
-use super::{CameraKind, StationApp};
-use crate::camera::CameraState;
+use super::{CameraKind, Command, Preview};
+use crate::camera::{CameraInfo, CameraState};
 use crate::vision::quality::QualityHint;
 use crate::vision::Face;
 
 const RESOLUTIONS: [(u32, u32); 3] = [(640, 480), (1280, 720), (1920, 1080)];
 
-pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
+/// What the probe panel shows.
+pub struct ProbePanel<'a> {
+    pub probe: Option<&'a Probe>,
+    pub preview: &'a Preview,
+    pub camera: CameraState,
+    pub camera_kind: &'a CameraKind,
+    pub cameras: &'a [CameraInfo],
+    pub resolution: (u32, u32),
+    /// Local face detection is available (the models loaded).
+    pub detection: bool,
+    /// A probe-file dialog is open.
+    pub dialog_busy: bool,
+}
+
+pub fn show(ui: &mut egui::Ui, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
     ui.heading("Probe");
-    camera_controls(app, ui);
+    camera_controls(ui, v, out);
     ui.add_space(4.0);
-    let state = app.camera_state();
-    if let Some(probe) = &app.probe {
-        let origin = match &probe.origin {
-            ProbeOrigin::Camera { seq } => format!("camera frame #{seq}"),
-            ProbeOrigin::File(p) => p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        match &probe.analysis {
-            None => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("finding the face…");
-                });
-            }
-            Some(Err(e)) => {
-                ui.colored_label(Color32::LIGHT_RED, format!("unreadable probe: {e}"));
-            }
-            Some(Ok(view)) => {
-                let size = view.texture.size_vec2();
-                let rect = image_fit(ui, &view.texture, size);
-                draw_faces(ui, rect, size.x / view.scale, &view.faces);
-                ui.label(format!("Probe captured: {origin}"));
-                badge_line(ui, view.badge, &view.hints);
-            }
-        }
-        ui.horizontal(|ui| {
-            if ui
-                .button("Retake")
-                .on_hover_text("Space: back to the live camera")
-                .clicked()
-            {
-                app.push(Command::Retake);
-            }
-            file_button(app, ui);
-        });
-        if let (Some(tex), CameraState::Running(_)) = (&app.preview.texture, &state) {
-            // The camera keeps running behind a frozen probe.
-            let size = Vec2::new(app.preview.size[0] as f32, app.preview.size[1] as f32);
+    let running = matches!(v.camera, CameraState::Running(_));
+    if let Some(probe) = v.probe {
+        frozen(ui, probe, v, out);
+        if let (Some(tex), true) = (&v.preview.texture, running) {
+            // The camera keeps running behind a frozen probe (a small inset, a few times a second).
+            let size = Vec2::new(v.preview.size[0] as f32, v.preview.size[1] as f32);
             ui.horizontal(|ui| {
                 ui.add(egui::Image::new((
                     tex.id(),
@@ -65,21 +46,24 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
         }
         return;
     }
-    match (&app.preview.texture, &state) {
+    match (&v.preview.texture, &v.camera) {
         (Some(tex), CameraState::Running(_)) => {
-            let tex = tex.clone();
-            let size = Vec2::new(app.preview.size[0] as f32, app.preview.size[1] as f32);
-            let rect = image_fit(ui, &tex, size);
-            // Boxes are drawn only when they belong to (nearly) the frame shown.
-            let fresh = app
+            let size = Vec2::new(v.preview.size[0] as f32, v.preview.size[1] as f32);
+            let rect = image_fit(ui, tex, size);
+            // Boxes are drawn only when they belong to (nearly) the frame shown: at most 3
+            // frames or a quarter second older (a slow window skips frames of a fast camera).
+            let fresh = v
                 .preview
                 .faces_seq
-                .zip(app.preview.shown_seq)
-                .is_some_and(|(f, s)| s.saturating_sub(f) <= 3);
+                .zip(v.preview.shown_seq)
+                .is_some_and(|(f, s)| s.saturating_sub(f) <= 3)
+                || v.preview
+                    .faces_at
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(250));
             if fresh {
-                draw_faces(ui, rect, size.x, &app.preview.faces);
-                hints_line(ui, &app.preview.hints);
-            } else if !app.is_ready() {
+                draw_faces(ui, rect, size.x, &v.preview.faces);
+                hints_line(ui, &v.preview.hints);
+            } else if !v.detection {
                 ui.label("face detection starts when the models are loaded");
             } else {
                 ui.label(" ");
@@ -92,48 +76,68 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
             });
         }
         (_, CameraState::Failed(why)) => {
-            ui.colored_label(
-                Color32::from_rgb(230, 170, 60),
-                format!("No camera: {why}."),
-            );
-            ui.label("Use a probe file instead (or start with --camera-file DIR).");
+            ui.colored_label(theme::review(ui.visuals()), format!("No camera: {why}."));
+            ui.label("Use a probe file instead (or start with --camera-file DIR or --probe FILE).");
         }
         (_, _) => {
             ui.label("camera stopped");
         }
     }
     ui.horizontal(|ui| {
-        let can = app.preview.texture.is_some() && matches!(state, CameraState::Running(_));
-        if ui
-            .add_enabled(can, egui::Button::new("Capture"))
-            .on_hover_text("Space: freeze this frame as the probe")
-            .clicked()
-        {
-            app.push(Command::Capture);
-        }
-        file_button(app, ui);
+        let can = v.preview.texture.is_some() && running;
+        let _ = Command::Capture.button(ui, (!can).then_some("no camera picture"), out);
+        file_button(ui, v.dialog_busy, out);
     });
 }
 
-fn file_button(app: &mut StationApp, ui: &mut egui::Ui) {
-    if ui
-        .add_enabled(!app.dialog_open, egui::Button::new("Probe from file…"))
-        .clicked()
-    {
-        app.push(Command::OpenProbeDialog);
+fn frozen(ui: &mut egui::Ui, probe: &Probe, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
+    let origin = match &probe.origin {
+        // (The frame's number is left out: it says nothing to the operator.)
+        ProbeOrigin::Camera { .. } => "camera frame".to_string(),
+        ProbeOrigin::File(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    match &probe.analysis {
+        None => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("finding the face…");
+            });
+        }
+        Some(Err(e)) => {
+            ui.colored_label(theme::fail(ui.visuals()), format!("unreadable probe: {e}"));
+        }
+        Some(Ok(view)) => {
+            let size = view.texture.size_vec2();
+            let rect = image_fit(ui, &view.texture, size);
+            draw_faces(ui, rect, size.x / view.scale, &view.faces);
+            ui.add(egui::Label::new(format!("Probe captured: {origin}")).truncate());
+            badge_line(ui, view.badge, &view.hints);
+        }
     }
+    ui.horizontal(|ui| {
+        let _ = Command::Retake.button(ui, None, out);
+        file_button(ui, v.dialog_busy, out);
+    });
 }
 
-fn camera_controls(app: &mut StationApp, ui: &mut egui::Ui) {
-    ui.horizontal(|ui| match app.camera_kind.clone() {
+fn file_button(ui: &mut egui::Ui, busy: bool, out: &mut Vec<Command>) {
+    let _ = Command::OpenProbeDialog.button(ui, busy.then_some("a file dialog is open"), out);
+}
+
+fn camera_controls(ui: &mut egui::Ui, v: &ProbePanel<'_>, out: &mut Vec<Command>) {
+    ui.horizontal(|ui| match v.camera_kind {
         CameraKind::File(dir) => {
-            ui.add(egui::Label::new(format!("Camera: image folder {}", dir.display())).wrap());
+            ui.add(egui::Label::new(format!("Camera: image folder {}", dir.display())).truncate());
         }
         CameraKind::None(_) => {
             ui.label("Camera: none");
         }
         CameraKind::Webcam(current) => {
-            let name = app
+            let current = *current;
+            let name = v
                 .cameras
                 .iter()
                 .find(|c| c.index == current)
@@ -141,13 +145,13 @@ fn camera_controls(app: &mut StationApp, ui: &mut egui::Ui) {
             egui::ComboBox::from_label("Camera")
                 .selected_text(name)
                 .show_ui(ui, |ui| {
-                    for c in app.cameras.clone() {
+                    for c in v.cameras {
                         if ui.selectable_label(c.index == current, &c.name).clicked() {
-                            app.push(Command::SelectCamera(c.index));
+                            out.push(Command::SelectCamera(c.index));
                         }
                     }
                 });
-            let (w, h) = app.settings.camera_resolution;
+            let (w, h) = v.resolution;
             egui::ComboBox::from_label("Resolution")
                 .selected_text(format!("{w}x{h}"))
                 .show_ui(ui, |ui| {
@@ -156,7 +160,7 @@ fn camera_controls(app: &mut StationApp, ui: &mut egui::Ui) {
                             .selectable_label((rw, rh) == (w, h), format!("{rw}x{rh}"))
                             .clicked()
                         {
-                            app.push(Command::SetResolution(rw, rh));
+                            out.push(Command::SetResolution(rw, rh));
                         }
                     }
                 });
@@ -183,30 +187,26 @@ pub fn draw_faces(ui: &egui::Ui, rect: Rect, image_width: f32, faces: &[Face]) {
         painter.rect_stroke(
             Rect::from_min_max(to(b.x, b.y), to(b.x + b.width, b.y + b.height)),
             2.0,
-            Stroke::new(2.0, Color32::from_rgb(80, 220, 120)),
+            Stroke::new(2.0, theme::FACE_BOX),
             egui::StrokeKind::Outside,
         );
         for [x, y] in f.landmarks {
-            painter.circle_filled(to(x, y), 2.5, Color32::from_rgb(255, 210, 60));
+            painter.circle_filled(to(x, y), 2.5, theme::LANDMARK);
         }
     }
 }
 
 fn hints_line(ui: &mut egui::Ui, hints: &[QualityHint]) {
     if hints.is_empty() {
-        ui.colored_label(Color32::from_rgb(80, 200, 120), "face ok");
+        ui.colored_label(theme::hint(ui.visuals(), true), "face ok");
     } else {
         let text: Vec<&str> = hints.iter().map(|h| h.message()).collect();
-        ui.colored_label(Color32::from_rgb(230, 170, 60), text.join(", "));
+        ui.colored_label(theme::hint(ui.visuals(), false), text.join(", "));
     }
 }
 
 fn badge_line(ui: &mut egui::Ui, badge: Badge, hints: &[QualityHint]) {
-    let colour = if badge == Badge::Ok {
-        Color32::from_rgb(80, 200, 120)
-    } else {
-        Color32::from_rgb(230, 170, 60)
-    };
+    let colour = theme::hint(ui.visuals(), badge == Badge::Ok);
     let mut text = badge.label().to_string();
     for h in hints {
         if !matches!(h, QualityHint::NoFace | QualityHint::SeveralFaces) {

@@ -1,25 +1,35 @@
-//! Shown instead of the station when the engine cannot start (models or ONNX Runtime missing).
+//! When the local engine cannot start (models or ONNX Runtime missing): a banner above the
+//! station with what is missing and how to fix it. The station stays usable: Remote mode and the
+//! records need no local models.
 
 use eframe::egui::{self, RichText};
 
-use super::compare_panel::RED;
+use super::theme;
 use super::worker::SetupProblem;
 
-pub fn show(ui: &mut egui::Ui, problem: &SetupProblem) {
-    ui.vertical_centered(|ui| {
-        ui.add_space(60.0);
+pub fn banner(ui: &mut egui::Ui, problem: &SetupProblem) {
+    ui.add_space(4.0);
+    ui.horizontal_wrapped(|ui| {
         ui.label(
-            RichText::new("FaceStation cannot start")
-                .size(28.0)
+            RichText::new("The local engine cannot start")
+                .size(18.0)
                 .strong(),
         );
-        ui.add_space(12.0);
-        ui.label(RichText::new(&problem.what).size(20.0).color(RED));
-        ui.add_space(12.0);
-        ui.label(RichText::new("How to fix it").strong());
-        ui.label(&problem.fix);
-        ui.add_space(12.0);
-        ui.label(RichText::new("Details").strong());
-        ui.label(RichText::new(&problem.detail).monospace());
+        ui.label(
+            RichText::new(&problem.what)
+                .size(18.0)
+                .color(theme::fail(ui.visuals())),
+        );
     });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new("How to fix it:").strong());
+        ui.label(&problem.fix);
+    });
+    ui.label("Remote mode works meanwhile: choose Engine: Remote under Compare.");
+    egui::CollapsingHeader::new("Details")
+        .id_salt("setup-details")
+        .show(ui, |ui| {
+            ui.label(RichText::new(&problem.detail).monospace());
+        });
+    ui.add_space(4.0);
 }

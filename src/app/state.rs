@@ -1,5 +1,6 @@
 //! The station's state: persisted settings (serde, eframe storage) kept apart from runtime state
-//! (worker, camera, textures), and the commands panels ask for while drawing.
+//! (worker, camera, textures). Panels draw these types; they change them only through
+//! [`Command`]s (and the sliders and text fields that edit [`Settings`] in place).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,10 +10,12 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::commands::Command;
 use super::worker::{Analysis, Badge, CompareDone, CompareError, EngineInfo, SetupProblem};
 use crate::api::SearchMode;
 use crate::engine::score::default_threshold;
-use crate::engine::EngineError;
+use crate::engine::verdict::{Judgement, Reason};
+use crate::engine::{EngineError, ImageRole};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 use crate::vision::quality::QualityHint;
 use crate::vision::Face;
@@ -27,6 +30,8 @@ pub struct Settings {
     pub check_liveness: bool,
     pub last_probe_dir: Option<PathBuf>,
     pub last_gallery_dir: Option<PathBuf>,
+    /// Where the last record was saved.
+    pub last_save_dir: Option<PathBuf>,
     /// Camera index and requested resolution (webcam only).
     pub camera_index: u32,
     pub camera_resolution: (u32, u32),
@@ -54,37 +59,13 @@ impl Default for Settings {
             check_liveness: true,
             last_probe_dir: None,
             last_gallery_dir: None,
+            last_save_dir: None,
             camera_index: 0,
             camera_resolution: (640, 480),
             engine: EngineChoice::Local,
             remote_url: crate::engine::remote::DEFAULT_BASE_URL.into(),
         }
     }
-}
-
-/// Actions chosen while drawing, run at the end of the frame.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    Capture,
-    Retake,
-    OpenProbeDialog,
-    OpenGalleryDialog,
-    AddProbeFile(PathBuf),
-    AddGalleryFiles(Vec<PathBuf>),
-    RemoveGallery(u64),
-    ClearGallery,
-    Compare,
-    /// The same probe and gallery through both engines, scores side by side.
-    CrossCheck,
-    SetEngine(EngineChoice),
-    SetMode(SearchMode),
-    ResetThresholds,
-    CopyRecord,
-    SaveRecord,
-    OpenRecent(usize),
-    SelectCamera(u32),
-    SetResolution(u32, u32),
-    Reset,
 }
 
 /// Whether the engine is loading, ready or could not start.
@@ -110,6 +91,11 @@ pub struct GalleryView {
 }
 
 impl GalleryItem {
+    /// Decoded fine (a gallery image with no face is still compared: the engine reports it).
+    pub fn is_usable(&self) -> bool {
+        matches!(self.analysis, Some(Ok(_)))
+    }
+
     pub fn badge(&self) -> Option<Badge> {
         match &self.analysis {
             None => None,
@@ -163,6 +149,8 @@ pub enum LastResult {
         done: Box<CompareDone>,
         /// Gallery item ids in request order (the outcome's gallery indexes point here).
         gallery_ids: Vec<u64>,
+        /// Their file names, kept with the result (the gallery may change afterwards).
+        gallery_names: Vec<String>,
         /// Click to result as the UI saw it.
         shown_after_ms: f64,
     },
@@ -173,6 +161,7 @@ pub enum LastResult {
 #[derive(Default)]
 pub struct CrossCheck {
     pub gallery_ids: Vec<u64>,
+    pub gallery_names: Vec<String>,
     pub local: Option<Result<Box<CompareDone>, String>>,
     pub remote: Option<Result<Box<CompareDone>, String>>,
 }
@@ -182,10 +171,10 @@ impl CrossCheck {
         self.local.is_none() || self.remote.is_none()
     }
 
-    /// Both sides answered and their decisions differ.
+    /// Both sides answered and their verdicts differ (each judged with the mode's review band).
     pub fn disagree(&self) -> bool {
         match (&self.local, &self.remote) {
-            (Some(Ok(l)), Some(Ok(r))) => l.outcome.decision != r.outcome.decision,
+            (Some(Ok(l)), Some(Ok(r))) => l.judgement.verdict != r.judgement.verdict,
             _ => false,
         }
     }
@@ -201,11 +190,26 @@ pub enum EngineErrorKind {
 impl EngineErrorKind {
     pub fn of(e: &CompareError) -> Self {
         match e {
-            CompareError::Engine(EngineError::NoFace(_)) => EngineErrorKind::ProbeNoFace,
-            CompareError::Engine(EngineError::SeveralFaces { .. }) => {
-                EngineErrorKind::ProbeSeveralFaces
+            CompareError::Engine(EngineError::NoFace(ImageRole::Probe)) => {
+                EngineErrorKind::ProbeNoFace
             }
+            CompareError::Engine(EngineError::SeveralFaces {
+                role: ImageRole::Probe,
+                ..
+            }) => EngineErrorKind::ProbeSeveralFaces,
             _ => EngineErrorKind::Other,
+        }
+    }
+
+    /// A probe the face rule refused is NOT VERIFIED, with that reason; other failures have no
+    /// verdict (the comparison did not happen).
+    pub fn judgement(&self) -> Option<Judgement> {
+        match self {
+            EngineErrorKind::ProbeNoFace => Some(Judgement::refused_probe(Reason::NoFaceProbe)),
+            EngineErrorKind::ProbeSeveralFaces => {
+                Some(Judgement::refused_probe(Reason::SeveralFacesProbe))
+            }
+            EngineErrorKind::Other => None,
         }
     }
 }

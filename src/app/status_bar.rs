@@ -1,16 +1,70 @@
-//! The status bar: engine state, models and hashes, ONNX Runtime, camera, record log.
+//! The status bar: engine state, models and hashes, ONNX Runtime, camera, record log, timings,
+//! background tasks in progress and the last notice (a saved record, or why something failed).
 
 use eframe::egui::{self, RichText};
 
 use super::state::EngineState;
+use super::theme;
 use super::worker::RecorderInfo;
-use super::StationApp;
+use super::{Command, Notice, StationApp};
 use crate::camera::CameraState;
 
-pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
+/// What the status bar shows.
+pub struct StatusView<'a> {
+    pub engine: &'a EngineState,
+    pub recorder: Option<&'a RecorderInfo>,
+    pub camera: CameraState,
+    pub detect_ms: f64,
+    pub ui_p95_ms: f64,
+    pub tasks: Vec<&'static str>,
+    pub notice: Option<&'a Notice>,
+}
+
+impl StationApp {
+    pub(super) fn status_view(&self) -> StatusView<'_> {
+        StatusView {
+            engine: &self.engine,
+            recorder: self.recorder.as_ref(),
+            camera: self.camera_state(),
+            detect_ms: self.preview.last_detect_ms,
+            ui_p95_ms: self.frame_time_percentile(95.0),
+            tasks: self.tasks.background.running().collect(),
+            notice: self.notice.as_ref(),
+        }
+    }
+
+    pub(super) fn probe_view(&self) -> super::probe_panel::ProbePanel<'_> {
+        super::probe_panel::ProbePanel {
+            probe: self.probe.as_ref(),
+            preview: &self.preview,
+            camera: self.camera_state(),
+            camera_kind: &self.camera_kind,
+            cameras: &self.cameras,
+            resolution: self.settings.camera_resolution,
+            detection: self.is_ready(),
+            dialog_busy: self.tasks.busy(super::tasks::DialogKind::Probe),
+        }
+    }
+}
+
+pub fn show(ui: &mut egui::Ui, v: &StatusView<'_>, _out: &mut [Command]) {
     egui::Panel::bottom("status").show(ui, |ui| {
+        if let Some(n) = v.notice {
+            // The notice gets its own line: a failed save must not hide among the counters.
+            let text = RichText::new(&n.text).strong();
+            if n.error {
+                ui.label(text.color(theme::fail(ui.visuals())));
+            } else {
+                ui.label(text);
+            }
+        }
         ui.horizontal_wrapped(|ui| {
-            match &app.engine {
+            for t in &v.tasks {
+                ui.spinner();
+                ui.label(format!("{t}…"));
+                ui.separator();
+            }
+            match v.engine {
                 EngineState::Loading => {
                     ui.spinner();
                     ui.label("loading models…");
@@ -32,18 +86,20 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
                                 .join("\n")
                         ));
                     ui.separator();
-                    ui.label(RichText::new(models.join(" · ")).small());
+                    ui.label(models.join(" · "));
                     ui.separator();
                     ui.label(format!("ONNX Runtime {}", info.ort_version))
                         .on_hover_text(&info.ort_path);
-                    ui.separator();
                 }
                 EngineState::Failed(p) => {
-                    ui.label(&p.what);
+                    ui.colored_label(
+                        theme::fail(ui.visuals()),
+                        format!("local engine off: {}", p.what),
+                    );
                 }
             }
             ui.separator();
-            match &app.recorder {
+            match v.recorder {
                 Some(RecorderInfo {
                     log_path: Some(p), ..
                 }) => {
@@ -52,12 +108,12 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
                 Some(RecorderInfo {
                     problem: Some(e), ..
                 }) => {
-                    ui.colored_label(super::compare_panel::RED, format!("records off: {e}"));
+                    ui.colored_label(theme::fail(ui.visuals()), format!("records off: {e}"));
                 }
                 _ => {}
             }
             ui.separator();
-            let cam = match app.camera_state() {
+            let cam = match &v.camera {
                 CameraState::Opening => "camera: opening".to_string(),
                 CameraState::Running(d) => format!("camera: {d}"),
                 CameraState::Failed(e) => format!("camera: {e}"),
@@ -67,13 +123,8 @@ pub fn show(app: &mut StationApp, ui: &mut egui::Ui) {
             ui.separator();
             ui.label(format!(
                 "detect {:.0} ms · UI p95 {:.1} ms",
-                app.preview.last_detect_ms,
-                app.frame_time_percentile(95.0)
+                v.detect_ms, v.ui_p95_ms
             ));
-            if let Some(m) = &app.message {
-                ui.separator();
-                ui.label(m);
-            }
         });
     });
 }

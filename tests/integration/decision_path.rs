@@ -106,7 +106,7 @@ fn via_gui_worker(dir: &std::path::Path) -> Value {
                 log: Some(dir.join("gui-audit.jsonl")),
                 key: Some(dir.join("gui-key.pem")),
             },
-            stamper: None,
+            ..Default::default()
         },
         || {},
     );

@@ -1,5 +1,6 @@
-//! The station driven through egui_kittest with the file camera and the real models: widgets are
-//! found by role and label (AccessKit). Photos come from ../shared/data (never copied into the repo).
+//! The station driven through egui_kittest with the file camera and the REAL models (the fake
+//! engine's tests are in `gui_fake`): widgets are found by role and label (AccessKit). Photos come
+//! from ../shared/data (never copied into the repo).
 
 use crate::common;
 
@@ -8,17 +9,19 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui_kittest::kittest::Queryable;
-use egui_kittest::{Harness, SnapshotOptions};
+use egui_kittest::kittest::{NodeT as _, Queryable};
+use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
+use facestation::app::testing::{compare_done, gallery_done, probe_done, seen, step_until};
 use facestation::app::worker::{Badge, WorkerConfig};
-use facestation::app::{EngineState, StationApp, StationOptions};
+use facestation::app::{DialogBackend, EngineState, StationApp, StationOptions};
+use facestation::engine::verdict::Verdict;
 use facestation::engine::Decision;
 
 const APFOL: &str = "liveness/live/apfol_video__unspecified__real2_frame";
 
 /// GUI tests share two cores with ONNX Runtime: run them one at a time so timings mean something.
-fn serial() -> MutexGuard<'static, ()> {
+pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -41,6 +44,7 @@ impl Env {
         Self { _tmp: tmp, root }
     }
 
+    /// The real models (the local engine), a real clock.
     fn options(&self, gallery: Vec<PathBuf>) -> StationOptions {
         StationOptions {
             worker: WorkerConfig {
@@ -49,72 +53,28 @@ impl Env {
                     log: Some(self.root.join("audit.jsonl")),
                     key: Some(self.root.join("station-key.pem")),
                 },
-                stamper: None,
+                ..Default::default()
             },
             camera_file: Some(self.root.join("frames")),
             camera_fps: 30.0,
             gallery,
             no_webcam: true,
             fresh_settings: true,
-            redact: false,
+            file_dialog: Some(DialogBackend::Egui),
+            ..Default::default()
         }
     }
 }
 
-fn harness(
-    options: StationOptions,
-    settings: Settings,
-    render: bool,
-) -> Harness<'static, StationApp> {
-    let mut b = Harness::builder().with_size(egui::vec2(1280.0, 800.0));
-    if render {
-        b = b.wgpu();
-    }
-    b.build_eframe(move |cc| StationApp::with_settings(cc.egui_ctx.clone(), options, settings))
-}
-
-/// Steps the UI (in real time: the worker and camera are real threads) until `cond` holds.
-fn wait_until(
-    h: &mut Harness<'static, StationApp>,
-    what: &str,
-    timeout: Duration,
-    cond: impl Fn(&StationApp) -> bool,
-) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        if start.elapsed() > timeout {
-            let state = match &h.state().engine {
-                EngineState::Loading => "loading".to_string(),
-                EngineState::Ready(_) => "ready".to_string(),
-                EngineState::Failed(p) => format!("failed: {} {}", p.what, p.detail),
-            };
-            panic!("timed out waiting for {what} (engine {state})");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+fn harness(options: StationOptions, settings: Settings) -> Harness<'static, StationApp> {
+    facestation::app::testing::harness(options, settings, egui::vec2(1280.0, 800.0))
 }
 
 fn ready(h: &mut Harness<'static, StationApp>) {
-    wait_until(h, "models", Duration::from_secs(60), |a| a.is_ready());
-    wait_until(h, "a camera frame", Duration::from_secs(20), |a| {
+    step_until(h, "models", Duration::from_secs(60), |a| a.is_ready());
+    step_until(h, "a camera frame", Duration::from_secs(20), |a| {
         a.preview.shown_seq.is_some()
     });
-}
-
-fn gallery_done(a: &StationApp) -> bool {
-    !a.gallery.is_empty() && a.gallery.iter().all(|g| g.analysis.is_some())
-}
-
-fn probe_done(a: &StationApp) -> bool {
-    a.probe.as_ref().is_some_and(|p| p.analysis.is_some())
-}
-
-fn compare_done(a: &StationApp) -> bool {
-    a.last.is_some() && !a.compare_running()
 }
 
 /// A file dropped on the window, as egui-winit reports it.
@@ -145,15 +105,15 @@ fn click_compare(h: &mut Harness<'static, StationApp>) {
 fn captured_probe_matches_gallery_image_and_record_verifies() {
     let _g = serial();
     let env = Env::new(&["0000", "0011", "0022"]);
-    let mut h = harness(env.options(Vec::new()), Settings::default(), false);
+    let mut h = harness(env.options(Vec::new()), Settings::default());
     ready(&mut h);
     // Face boxes on the live preview.
-    wait_until(&mut h, "preview detection", Duration::from_secs(20), |a| {
+    step_until(&mut h, "preview detection", Duration::from_secs(20), |a| {
         a.preview.detections > 0 && !a.preview.faces.is_empty()
     });
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(
+    step_until(
         &mut h,
         "probe analysis",
         Duration::from_secs(20),
@@ -165,7 +125,7 @@ fn captured_probe_matches_gallery_image_and_record_verifies() {
     // A gallery image dropped on the window: a later frame of the same person.
     drop_file(&mut h, &common::data(&format!("{APFOL}0135.png")));
     h.step();
-    wait_until(
+    step_until(
         &mut h,
         "gallery analysis",
         Duration::from_secs(20),
@@ -177,7 +137,7 @@ fn captured_probe_matches_gallery_image_and_record_verifies() {
     click_compare(&mut h);
     h.step();
     assert!(h.state().compare_running() || h.state().last.is_some());
-    wait_until(&mut h, "compare", Duration::from_secs(30), compare_done);
+    step_until(&mut h, "compare", Duration::from_secs(30), compare_done);
     h.step();
     h.step();
 
@@ -192,23 +152,35 @@ fn captured_probe_matches_gallery_image_and_record_verifies() {
     let score = done.outcome.score;
     let liveness = done.outcome.liveness.clone().expect("liveness checked");
 
-    h.get_by_label("MATCH");
+    // The headline is the verdict, never MATCH.
+    assert_eq!(done.judgement.verdict, Verdict::Verified);
+    seen(&h, "VERIFIED");
+    assert!(
+        h.query_by_label("MATCH").is_none(),
+        "MATCH is never the headline"
+    );
+    assert_eq!(record["station"]["verdict"], "verified");
     h.get_by_label_contains(&format!("score {score:.3}"));
-    h.get_by_label_contains(&format!("P(real) {:.3}", liveness.score));
+    seen(&h, &format!("P(real) {:.3}", liveness.score));
     h.get_by_label("signature valid");
     // The record shown is the one appended to the audit log.
     let log = std::fs::read_to_string(env.root.join("audit.jsonl")).expect("log");
     assert_eq!(log.lines().count(), 1);
     let id = record["id"].as_str().expect("id");
     assert!(log.contains(id));
-    wait_until(&mut h, "recent records", Duration::from_secs(5), |a| {
+    step_until(&mut h, "recent records", Duration::from_secs(5), |a| {
         a.recent.len() == 1
     });
 
-    // Esc starts over.
+    // Esc starts over: probe and result go, the gallery stays and can be added to.
     h.key_press(egui::Key::Escape);
     h.step();
-    assert!(h.state().probe.is_none() && h.state().gallery.is_empty() && h.state().last.is_none());
+    assert!(h.state().probe.is_none() && h.state().last.is_none());
+    assert_eq!(h.state().gallery.len(), 1, "Esc keeps the gallery");
+    assert!(!h
+        .get_by_role_and_label(egui::accesskit::Role::Button, "Add images…")
+        .accesskit_node()
+        .is_disabled());
 }
 
 /// A PNG header claiming `w`x`h` (no pixel data): the decoder must refuse it by its size.
@@ -261,9 +233,9 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
         bad.join("missing.jpg"),
         common::data("faces/face_recognition/joe_biden/examples__biden.jpg"),
     ];
-    let mut h = harness(env.options(gallery), Settings::default(), false);
+    let mut h = harness(env.options(gallery), Settings::default());
     ready(&mut h);
-    wait_until(
+    step_until(
         &mut h,
         "gallery analysis",
         Duration::from_secs(30),
@@ -290,7 +262,7 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     h.state_mut()
         .push(facestation::app::Command::AddProbeFile(probe));
     h.step();
-    wait_until(
+    step_until(
         &mut h,
         "probe analysis",
         Duration::from_secs(20),
@@ -298,17 +270,20 @@ fn other_person_is_no_match_and_bad_gallery_files_get_badges() {
     );
     h.key_press(egui::Key::Enter);
     h.step();
-    wait_until(&mut h, "compare", Duration::from_secs(30), compare_done);
+    step_until(&mut h, "compare", Duration::from_secs(30), compare_done);
     h.step();
     let Some(LastResult::Done { done, .. }) = &h.state().last else {
         panic!("compare failed");
     };
     assert_eq!(done.outcome.decision, Decision::NoMatch);
+    assert_eq!(done.judgement.verdict, Verdict::NotVerified);
     // The no-face image was compared too (readable), the unreadable ones were left out.
     assert_eq!(done.outcome.gallery.len(), 2);
     assert!(done.outcome.gallery[0].score.is_none());
-    h.get_by_label("NO MATCH");
-    h.get_by_label_contains("no_face.png: no face");
+    seen(&h, "NOT VERIFIED");
+    // "NO MATCH" is a reason under the headline, not the headline.
+    seen(&h, "NO MATCH");
+    seen(&h, "no_face.png: no face");
     h.get_by_label("signature valid");
 }
 
@@ -320,15 +295,19 @@ fn missing_models_show_what_is_missing_and_how_to_fix_it() {
     let empty = env.root.join("no-models");
     std::fs::create_dir_all(&empty).expect("mkdir");
     options.worker.paths.models = Some(empty);
-    let mut h = harness(options, Settings::default(), false);
-    wait_until(&mut h, "setup failure", Duration::from_secs(30), |a| {
+    let mut h = harness(options, Settings::default());
+    step_until(&mut h, "setup failure", Duration::from_secs(30), |a| {
         matches!(a.engine, EngineState::Failed(_))
     });
     h.step();
-    h.get_by_label("FaceStation cannot start");
+    // A banner above the station (which stays usable for Remote), not a dead end.
+    h.get_by_label("The local engine cannot start");
     h.get_by_label("The model files are missing or wrong");
     h.get_by_label_contains("--models DIR");
+    h.get_by_label("Details").click();
+    h.step();
     h.get_by_label_contains("is missing");
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "Add images…");
 }
 
 #[test]
@@ -346,9 +325,9 @@ fn ui_keeps_drawing_while_a_compare_runs() {
         ),
         ..Settings::default()
     };
-    let mut h = harness(env.options(gallery), settings, false);
+    let mut h = harness(env.options(gallery), settings);
     ready(&mut h);
-    wait_until(
+    step_until(
         &mut h,
         "gallery analysis",
         Duration::from_secs(30),
@@ -356,7 +335,7 @@ fn ui_keeps_drawing_while_a_compare_runs() {
     );
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(
+    step_until(
         &mut h,
         "probe analysis",
         Duration::from_secs(20),
@@ -383,8 +362,8 @@ fn ui_keeps_drawing_while_a_compare_runs() {
     }
     let compare_s = start.elapsed().as_secs_f64();
     let frames = h.state().preview.frames_shown - frames_before;
+    let p95 = facestation::eval::percentile(&mut steps.clone(), 95.0).unwrap_or(0.0);
     steps.sort_by(f64::total_cmp);
-    let p95 = steps[(steps.len() - 1) * 95 / 100];
     eprintln!(
         "compare {compare_s:.2} s: {} UI frames, p95 {p95:.1} ms, max {:.1} ms, {frames} camera frames shown",
         steps.len(),
@@ -398,78 +377,4 @@ fn ui_keeps_drawing_while_a_compare_runs() {
     );
     // No UI frame waited on inference (generous bound: CI shares two cores with ONNX Runtime).
     assert!(p95 < 50.0, "UI frame p95 {p95:.1} ms");
-}
-
-/// Snapshot states share fixed paths (so the status bar reads the same) and one camera frame;
-/// photos are pixelated: the test photos must not be published.
-fn snapshot_env() -> (PathBuf, StationOptions) {
-    // A fixed place, not under the checkout: the paths are drawn in the snapshots, and a path that
-    // depends on where the repository lives would shift the layout between machines.
-    let root = std::env::temp_dir().join("facestation-gui-snapshots");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("frames")).expect("mkdir");
-    std::fs::copy(
-        common::data(&format!("{APFOL}0000.png")),
-        root.join("frames/0000.png"),
-    )
-    .expect("copy");
-    let options = StationOptions {
-        worker: WorkerConfig {
-            paths: facestation::paths::StationPaths {
-                models: Some(common::shared().join("models")),
-                log: Some(root.join("audit.jsonl")),
-                key: Some(root.join("station-key.pem")),
-            },
-            stamper: None,
-        },
-        camera_file: Some(root.join("frames")),
-        camera_fps: 30.0,
-        gallery: Vec::new(),
-        no_webcam: true,
-        fresh_settings: true,
-        redact: true,
-    };
-    (root, options)
-}
-
-#[test]
-fn snapshots_of_main_states() {
-    let _g = serial();
-    let (_root, options) = snapshot_env();
-    let settings = Settings::default();
-    let mut h = harness(options, settings, true);
-    // Timings, ids, signatures and dates change from run to run: allow that much text to differ.
-    let opts = SnapshotOptions::new().max_failed_pixels(40_000);
-    ready(&mut h);
-    wait_until(&mut h, "preview detection", Duration::from_secs(20), |a| {
-        a.preview.detections > 0
-    });
-    h.step();
-    h.snapshot_options("station_empty", &opts);
-
-    drop_file(&mut h, &common::data(&format!("{APFOL}0135.png")));
-    h.step();
-    wait_until(
-        &mut h,
-        "gallery analysis",
-        Duration::from_secs(30),
-        gallery_done,
-    );
-
-    h.key_press(egui::Key::Space);
-    h.step();
-    wait_until(
-        &mut h,
-        "probe analysis",
-        Duration::from_secs(20),
-        probe_done,
-    );
-    h.step();
-    h.snapshot_options("station_probe_captured", &opts);
-
-    click_compare(&mut h);
-    wait_until(&mut h, "compare", Duration::from_secs(30), compare_done);
-    h.step();
-    h.step();
-    h.snapshot_options("station_result", &opts);
 }

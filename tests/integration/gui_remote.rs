@@ -6,16 +6,21 @@ use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eframe::egui;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use facestation::app::state::{LastResult, Settings};
+use facestation::app::testing::{
+    failing_engine, fake_options, gallery_done, probe_done, seen, step_until, test_frame,
+    write_png, FakeEngine, Script,
+};
 use facestation::app::worker::WorkerConfig;
-use facestation::app::{EngineState, StationApp, StationOptions};
-use facestation::engine::{BearerToken, Decision, PipelineConfig};
+use facestation::app::{DialogBackend, EngineState, StationApp, StationOptions};
+use facestation::engine::verdict::Verdict;
+use facestation::engine::{BearerToken, Decision, PipelineConfig, Verifier};
 use facestation::record::{AuditLog, Recorder, StationKey};
 use facestation::server::{self, RunningServer, ServeConfig};
 
@@ -52,40 +57,14 @@ fn options(root: &std::path::Path) -> StationOptions {
                 log: Some(root.join("audit.jsonl")),
                 key: Some(root.join("station-key.pem")),
             },
-            stamper: None,
+            ..Default::default()
         },
         camera_file: Some(root.join("frames")),
         camera_fps: 30.0,
-        gallery: Vec::new(),
         no_webcam: true,
         fresh_settings: true,
-        redact: false,
-    }
-}
-
-fn wait_until(
-    h: &mut Harness<'static, StationApp>,
-    what: &str,
-    timeout: Duration,
-    cond: impl Fn(&StationApp) -> bool,
-) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        if start.elapsed() > timeout {
-            let a = h.state();
-            let ready = matches!(a.engine, EngineState::Ready(_));
-            panic!(
-                "timed out waiting for {what} (engine ready: {ready}, compare blocked by {:?}, running {}, result {})",
-                a.compare_blocker(),
-                a.compare_running(),
-                a.last.is_some()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
+        file_dialog: Some(DialogBackend::Egui),
+        ..Default::default()
     }
 }
 
@@ -106,7 +85,7 @@ fn compare_remote(h: &mut Harness<'static, StationApp>) {
     h.state_mut().last = None;
     h.get_by_role_and_label(Role::Button, "Compare").click();
     h.step();
-    wait_until(h, "remote compare", Duration::from_secs(60), |a| {
+    step_until(h, "remote compare", Duration::from_secs(60), |a| {
         a.last.is_some() && !a.compare_running()
     });
     h.step();
@@ -141,20 +120,20 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         .build_eframe(move |cc| {
             StationApp::with_settings(cc.egui_ctx.clone(), options, Settings::default())
         });
-    wait_until(&mut h, "models", Duration::from_secs(60), |a| a.is_ready());
-    wait_until(&mut h, "a camera frame", Duration::from_secs(20), |a| {
+    step_until(&mut h, "models", Duration::from_secs(60), |a| a.is_ready());
+    step_until(&mut h, "a camera frame", Duration::from_secs(20), |a| {
         a.preview.shown_seq.is_some()
     });
 
     // Probe from the file camera, one gallery image of the same person.
     h.key_press(egui::Key::Space);
     h.step();
-    wait_until(&mut h, "probe analysis", Duration::from_secs(20), |a| {
+    step_until(&mut h, "probe analysis", Duration::from_secs(20), |a| {
         a.probe.as_ref().is_some_and(|p| p.analysis.is_some())
     });
     h.state_mut()
         .add_gallery_files(&[common::data(&format!("{APFOL}0135.png"))]);
-    wait_until(&mut h, "gallery analysis", Duration::from_secs(20), |a| {
+    step_until(&mut h, "gallery analysis", Duration::from_secs(20), |a| {
         a.gallery.iter().all(|g| g.analysis.is_some())
     });
 
@@ -192,9 +171,11 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         .as_str()
         .expect("station.engine");
     assert!(engine.starts_with("remote:"), "engine {engine}");
-    h.get_by_label("MATCH");
+    assert_eq!(record["station"]["verdict"], "verified");
+    seen(&h, "VERIFIED");
+    assert!(h.query_by_label("MATCH").is_none());
     h.get_by_label_contains(&format!("score {score:.3}"));
-    h.get_by_label_contains("engine: remote:");
+    seen(&h, "engine: remote:");
     h.get_by_label("signature valid");
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
     assert_eq!(log.lines().count(), 1, "the remote decision is logged");
@@ -203,7 +184,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     // Cross-check: both engines, the same scores (the server runs the same models).
     h.get_by_role_and_label(Role::Button, "Cross-check").click();
     h.step();
-    wait_until(&mut h, "cross-check", Duration::from_secs(60), |a| {
+    step_until(&mut h, "cross-check", Duration::from_secs(60), |a| {
         a.cross.as_ref().is_some_and(|c| !c.running())
     });
     h.step();
@@ -237,8 +218,8 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     );
     h.get_by_label(&format!("local {local:.3}"));
     h.get_by_label(&format!("remote {remote:.3}"));
-    h.get_by_label("local MATCH");
-    h.get_by_label("remote MATCH");
+    h.get_by_label("local VERIFIED");
+    h.get_by_label("remote VERIFIED");
     h.get_by_label("The engines agree.");
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
     assert_eq!(log.lines().count(), 1, "a cross-check is not logged");
@@ -276,4 +257,117 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     assert!(!memory.contains(TOKEN));
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
     assert!(!log.contains(TOKEN));
+}
+
+/// `serve` on 127.0.0.1:0 with the FAKE engine behind it (no models).
+fn fake_serve(dir: &std::path::Path) -> RunningServer {
+    let recorder = Arc::new(Recorder::new(
+        StationKey::load_or_create(&dir.join("server-key.pem")).expect("key"),
+        AuditLog::open(&dir.join("server-audit.jsonl")).expect("log"),
+    ));
+    let factory: server::VerifierFactory = Arc::new(|_| {
+        Ok(Box::new(FakeEngine {
+            script: Script::default(),
+        }) as Box<dyn Verifier>)
+    });
+    let mut config = ServeConfig::new(factory, recorder);
+    config.bind = "127.0.0.1:0".into();
+    config.token = Some(BearerToken::new(TOKEN).expect("token"));
+    config.workers = 1;
+    config.queue = 4;
+    config.grace = Duration::from_secs(5);
+    server::start(config).expect("serve starts")
+}
+
+/// B4: with no local models the station still opens (a banner says what is missing), and Remote
+/// decides, signs and logs. Remote parity: a service that gives one score for a gallery of two
+/// shows "not reported by the service" per image, no stage timings and no liveness context.
+#[test]
+fn remote_mode_works_without_local_models() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root: PathBuf = tmp.path().to_path_buf();
+    let server = fake_serve(&root);
+    let url = server.base_url();
+    let mut options = fake_options(&root, Script::default());
+    options.worker.engine = Some(failing_engine());
+    options.gallery = vec![
+        write_png(&root.join("card_front.png"), &test_frame(320, 240, 30)),
+        write_png(&root.join("card_back.png"), &test_frame(320, 240, 60)),
+    ];
+    let mut h =
+        facestation::app::testing::harness(options, Settings::default(), egui::vec2(1280.0, 800.0));
+    step_until(&mut h, "the set-up failure", Duration::from_secs(20), |a| {
+        matches!(a.engine, EngineState::Failed(_))
+    });
+    step_until(&mut h, "a camera frame", Duration::from_secs(20), |a| {
+        a.preview.shown_seq.is_some()
+    });
+    step_until(
+        &mut h,
+        "gallery decoding",
+        Duration::from_secs(20),
+        gallery_done,
+    );
+    h.step();
+    h.get_by_label("The local engine cannot start");
+    // Without local detection the gallery is decoded but not checked for faces.
+    assert!(h.query_all_by_label("faces not checked").count() >= 2);
+    assert_eq!(
+        h.state().compare_blocker(),
+        Some("the local engine could not start (see the banner): choose Remote")
+    );
+    h.key_press(egui::Key::Space);
+    h.step();
+    step_until(
+        &mut h,
+        "probe decoding",
+        Duration::from_secs(20),
+        probe_done,
+    );
+
+    h.get_by_label("Remote").click();
+    h.step();
+    h.step();
+    set_field(&mut h, Role::TextInput, "remote URL", &url);
+    set_field(&mut h, Role::PasswordInput, "API token", TOKEN);
+    // The token field can be revealed (and masked again).
+    h.get_by_role_and_label(Role::Button, "Show").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        h.get_by_role_and_label(Role::TextInput, "API token")
+            .value()
+            .as_deref(),
+        Some(TOKEN)
+    );
+    h.get_by_role_and_label(Role::Button, "Hide").click();
+    h.step();
+    h.step();
+    h.get_by_role_and_label(Role::PasswordInput, "API token");
+    assert_eq!(h.state().compare_blocker(), None);
+
+    compare_remote(&mut h);
+    let record = {
+        let Some(LastResult::Done { done, .. }) = &h.state().last else {
+            panic!("remote compare failed: {:?}", h.state().notice);
+        };
+        assert_eq!(done.judgement.verdict, Verdict::Verified);
+        assert!(done.outcome.gallery.iter().all(|g| !g.reported));
+        done.record.clone().expect("signed record")
+    };
+    seen(&h, "VERIFIED");
+    seen(&h, "card_front.png: not reported by the service");
+    seen(&h, "card_back.png: not reported by the service");
+    assert!(h.query_by_label_contains("no face").is_none());
+    h.get_by_label_contains("service round trip");
+    assert!(h.query_by_label_contains("decode 0.0 ms").is_none());
+    assert!(h.query_by_label_contains("context").is_none());
+    assert_eq!(record["station"]["verdict"], "verified");
+    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
+    assert_eq!(
+        log.lines().count(),
+        1,
+        "the remote decision is logged without local models"
+    );
+    server.shutdown().expect("clean shutdown");
 }

@@ -10,6 +10,7 @@ mod cli;
 mod decision_path;
 mod desk_cli;
 mod gui;
+mod gui_fake;
 mod gui_remote;
 mod layering;
 mod liveness;
