@@ -52,6 +52,8 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Verifik-compatible HTTP API on the local engine (POST /v2/face-recognition/compare, ...).
     Serve(cli::serve::ServeArgs),
+    /// Self-service kiosk: type or scan an ID, look at the camera, get one answer (full screen).
+    Kiosk(facestation::kiosk::command::KioskArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -89,6 +91,9 @@ fn main() -> ExitCode {
         Some(Command::Eval(a)) => cli::eval::run(&paths, a),
         Some(Command::Bench(a)) => cli::bench::run(&paths, a),
         Some(Command::Serve(a)) => cli::serve::run(&paths, a),
+        Some(Command::Kiosk(a)) => facestation::kiosk::command::run(paths, a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(CliError::Other),
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),
