@@ -10,6 +10,7 @@ mod cli;
 mod decision_path;
 mod gui;
 mod gui_remote;
+mod kiosk;
 mod layering;
 mod liveness;
 mod reference;
