@@ -5,6 +5,10 @@
 //!
 //! The clock is injected ([`Clock`]): the flow's timers (time per person, "more time?", the
 //! answer, the cooldown) run on it, so tests move time on without waiting.
+//!
+//! The camera is on only while the live view shows: it opens when a claim's live view starts
+//! and closes when it ends, so the kiosk never films the room between people (and a file
+//! camera plays its frames from the first one for each person).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -80,6 +84,24 @@ impl Default for KioskOptions {
     }
 }
 
+/// Where frames come from.
+#[derive(Debug, Clone)]
+enum CameraSource {
+    File(PathBuf, f64),
+    Webcam,
+    Off,
+}
+
+impl CameraSource {
+    fn describe(&self) -> String {
+        match self {
+            CameraSource::File(dir, fps) => format!("file camera: {} at {fps} fps", dir.display()),
+            CameraSource::Webcam => "webcam 0 at 640x480, on during the live view only".into(),
+            CameraSource::Off => "off".into(),
+        }
+    }
+}
+
 /// Whether the kiosk can serve people.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Service {
@@ -134,12 +156,17 @@ pub struct KioskCore {
     pub worker: WorkerHandle,
     pub camera: Option<CameraThread>,
     camera_failed: Option<String>,
+    camera_source: CameraSource,
+    camera_wake: Arc<dyn Fn() + Send + Sync>,
     /// Set while a screen shows the camera: the camera thread wakes the UI only then.
     live: Arc<AtomicBool>,
-    /// Frames checked in the current run, kept for the best-shot capture (newest last).
+    /// Frames sent for checking in the current run, kept for the best-shot capture (newest
+    /// last), by check number (camera sequence numbers restart with the camera).
     frames: VecDeque<(u64, Arc<RgbImage>)>,
     check_in_flight: bool,
+    /// The camera frame last sent, and the number of the last check.
     last_sent_seq: Option<u64>,
+    checks_sent: u64,
     /// The enrolment bytes of the current claim (zeroed on drop).
     enrolment: Option<(String, Vec<Zeroizing<Vec<u8>>>)>,
     pub last_decision: Option<DecisionDetails>,
@@ -195,17 +222,32 @@ impl KioskCore {
             wake.clone(),
         );
         let live = Arc::new(AtomicBool::new(false));
+        let flag = live.clone();
+        let camera_wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            if flag.load(Ordering::Relaxed) {
+                wake();
+            }
+        });
+        let camera_source = match camera_file {
+            Some(dir) => CameraSource::File(dir, camera_fps),
+            None if no_webcam => CameraSource::Off,
+            None => CameraSource::Webcam,
+        };
         let now = clock();
-        let mut core = Self {
+        Self {
             kiosk: Kiosk::new(config, now),
             service: Service::Starting,
             worker,
             camera: None,
             camera_failed: None,
-            live: live.clone(),
+            camera_description: camera_source.describe(),
+            camera_source,
+            camera_wake,
+            live,
             frames: VecDeque::new(),
             check_in_flight: false,
             last_sent_seq: None,
+            checks_sent: 0,
             enrolment: None,
             last_decision: None,
             last_failure: None,
@@ -223,58 +265,46 @@ impl KioskCore {
             gate_description,
             enrolled_dir: enrolled,
             kiosk_id,
-            camera_description: String::new(),
             clock,
-        };
-        let camera_wake = move || {
-            if live.load(Ordering::Relaxed) {
-                wake();
-            }
-        };
-        core.start_camera(camera_file, camera_fps, no_webcam, camera_wake);
-        core
+        }
     }
 
-    fn start_camera(
-        &mut self,
-        file: Option<PathBuf>,
-        fps: f64,
-        no_webcam: bool,
-        wake: impl Fn() + Send + 'static,
-    ) {
-        if let Some(dir) = file {
-            let fps = if fps > 0.0 && fps.is_finite() {
-                fps
-            } else {
-                30.0
-            };
-            self.camera_description = format!("file camera: {} at {fps} fps", dir.display());
-            self.camera = Some(CameraThread::spawn(
-                move || Ok(Box::new(FileSource::open(&dir, fps)?) as Box<dyn FrameSource>),
-                wake,
-            ));
-            return;
+    /// Opens the camera (on its own thread; a failure shows as its state).
+    fn start_camera(&mut self) {
+        self.last_sent_seq = None;
+        let wake = self.camera_wake.clone();
+        let wake = move || wake();
+        match &self.camera_source {
+            CameraSource::File(dir, fps) => {
+                let (dir, fps) = (dir.clone(), *fps);
+                self.camera = Some(CameraThread::spawn(
+                    move || Ok(Box::new(FileSource::open(&dir, fps)?) as Box<dyn FrameSource>),
+                    wake,
+                ));
+            }
+            CameraSource::Off => self.camera_failed = Some("no camera (camera off)".into()),
+            #[cfg(feature = "webcam")]
+            CameraSource::Webcam => {
+                self.camera = Some(CameraThread::spawn(
+                    move || {
+                        let src = crate::camera::WebcamSource::open(0, 640, 480)?;
+                        Ok(Box::new(src) as Box<dyn FrameSource>)
+                    },
+                    wake,
+                ));
+            }
+            #[cfg(not(feature = "webcam"))]
+            CameraSource::Webcam => {
+                self.camera_failed = Some(crate::camera::CameraError::NotBuilt.to_string())
+            }
         }
-        if no_webcam {
-            self.camera_failed = Some("no camera (camera off)".into());
-            return;
-        }
-        #[cfg(feature = "webcam")]
-        {
-            self.camera_description = "webcam 0 at 640x480".into();
-            self.camera = Some(CameraThread::spawn(
-                move || {
-                    let src = crate::camera::WebcamSource::open(0, 640, 480)?;
-                    Ok(Box::new(src) as Box<dyn FrameSource>)
-                },
-                wake,
-            ));
-        }
-        #[cfg(not(feature = "webcam"))]
-        {
-            let _ = wake;
-            self.camera_failed = Some(crate::camera::CameraError::NotBuilt.to_string());
-        }
+    }
+
+    /// Closes the camera. Its newest frame goes with its slot (freed, not zeroed: see worker.rs).
+    fn stop_camera(&mut self) {
+        self.camera = None;
+        self.last_sent_seq = None;
+        self.check_in_flight = false;
     }
 
     pub fn now(&self) -> Instant {
@@ -431,7 +461,11 @@ impl KioskCore {
                 self.out_of_service(format!("the camera does not work: {why}"));
             }
         }
-        if matches!(self.kiosk.screen, Screen::Live { .. }) && !self.check_in_flight {
+        let live = matches!(self.kiosk.screen, Screen::Live { .. });
+        if live && self.camera.is_none() && self.camera_failed.is_none() {
+            self.start_camera();
+        }
+        if live && !self.check_in_flight {
             if let Some(frame) = self.latest_frame() {
                 if self.last_sent_seq.is_none_or(|s| frame.seq > s) {
                     self.last_sent_seq = Some(frame.seq);
@@ -441,15 +475,20 @@ impl KioskCore {
                             zero_frame(old);
                         }
                     }
-                    self.frames.push_back((frame.seq, frame.image.clone()));
+                    self.checks_sent += 1;
+                    let seq = self.checks_sent;
+                    self.frames.push_back((seq, frame.image.clone()));
                     self.check_in_flight = self.worker.send(Job::Check {
-                        seq: frame.seq,
+                        seq,
                         frame: frame.image,
                     });
                 }
             }
         }
         self.apply(Input::Tick);
+        if !matches!(self.kiosk.screen, Screen::Live { .. }) && self.camera.is_some() {
+            self.stop_camera();
+        }
         self.live.store(
             matches!(self.kiosk.screen, Screen::Live { .. }),
             Ordering::Relaxed,
@@ -489,6 +528,9 @@ impl KioskCore {
                 };
                 self.apply(Input::LookedUp(answer));
             }
+            // A check of a frame from before (a cancelled run, a closed camera): the check in
+            // flight, if any, is a newer one.
+            Event::Checked { check, .. } if check.seq != self.checks_sent => {}
             Event::Checked {
                 check,
                 detect_ms,

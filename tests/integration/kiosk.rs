@@ -277,17 +277,16 @@ fn kiosk_an_approaching_person_is_guided_captured_verified_and_erased() {
     let mut h = harness(env.options(quick(), 5.0, clock));
     ready(&mut h);
 
-    // The file camera loops over the ten frames: claim as the far ones come round.
-    wait_until(
-        &mut h,
-        "the first far frame",
-        Duration::from_secs(10),
-        |a| a.core.latest_frame().is_some_and(|f| f.seq % 10 == 0),
-    );
+    // The camera is off until the live view starts, then plays from the first (far) frame.
+    assert!(h.state().core.camera.is_none());
     let started = Instant::now();
     let got = claim_to_answer(&mut h, "E100");
     let a = h.state();
     assert_eq!(got, Answer::Verified, "{}", describe(a));
+    assert!(
+        a.core.camera.is_none(),
+        "the camera is off once the live view ends"
+    );
     eprintln!(
         "kiosk: claim to VERIFIED in {:.1} s (debug build)",
         started.elapsed().as_secs_f64()
