@@ -30,6 +30,8 @@ pub const SEE_STAFF_AMBER: Color32 = Color32::from_rgb(255, 179, 0);
 /// The guide oval while guiding, and once the face holds still (never green).
 const OVAL_GUIDING: Color32 = Color32::WHITE;
 const OVAL_HOLDING: Color32 = Color32::from_rgb(64, 196, 255);
+/// The progress meter's fill: white type reads on it (5:1) and on the empty part.
+const PROGRESS_FILL: Color32 = Color32::from_rgb(2, 119, 189);
 const FOCUS: Color32 = Color32::from_rgb(255, 235, 59);
 const OPERATOR_BG: Color32 = Color32::from_rgb(10, 20, 60);
 
@@ -453,7 +455,7 @@ impl KioskApp {
         centred(ui, |ui| {
             live_label(ui, big(words, 64.0));
             let avail = ui.available_size();
-            let h = (avail.y - 200.0).max(120.0);
+            let h = (avail.y - 150.0).max(120.0);
             let size = Vec2::new((h * 4.0 / 3.0).min(avail.x), h);
             let (rect, resp) = ui.allocate_exact_size(size, egui::Sense::hover());
             resp.widget_info(|| {
@@ -498,8 +500,8 @@ impl KioskApp {
                 egui::ProgressBar::new(progress)
                     .desired_width(size.x)
                     .desired_height(36.0)
-                    .fill(OVAL_HOLDING)
-                    .text(RichText::new(bar_text).size(26.0).color(Color32::BLACK)),
+                    .fill(PROGRESS_FILL)
+                    .text(RichText::new(bar_text).size(26.0).color(Color32::WHITE)),
             );
             ui.horizontal(|ui| {
                 ui.label(big(&format!("Time left: {} s", secs_left(left)), 32.0));
@@ -559,7 +561,7 @@ impl KioskApp {
         centred(ui, |ui| {
             ui.add_space(160.0);
             live_label(ui, big("Your images have been erased", 64.0));
-            ui.label(big("Nothing of your face is kept. Goodbye.", 36.0));
+            ui.label(big("No pictures are kept, only a record of the check.", 36.0));
         });
     }
 
@@ -624,111 +626,117 @@ impl KioskApp {
 
     fn operator_view(&mut self, ui: &mut egui::Ui) {
         let mut close = false;
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(big("Operator view", 48.0));
-                ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                    close = button(ui, "Close operator view (Esc)");
-                });
+        ui.horizontal(|ui| {
+            ui.label(big("Operator view", 44.0));
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                close = button(ui, "Close operator view (Esc)");
             });
-            let text = |ui: &mut egui::Ui, s: String| {
-                ui.label(RichText::new(s).size(24.0));
-            };
-            ui.label(big("Last decision", 32.0));
-            match (&self.core.last_decision, &self.core.last_failure) {
-                (_, Some(f)) => text(ui, format!("No verdict: {}", f.message)),
-                (Some(d), None) => {
-                    text(
-                        ui,
-                        format!(
-                            "{} for ID {} (attempt {})",
-                            d.verdict.label(),
-                            d.claimed_id,
-                            d.attempt
-                        ),
-                    );
-                    let reasons: Vec<&str> = d.reasons.iter().map(|r| r.words()).collect();
-                    text(
-                        ui,
-                        format!(
-                            "Reasons: {}",
-                            if reasons.is_empty() {
-                                "none".to_string()
-                            } else {
-                                reasons.join("; ")
-                            }
-                        ),
-                    );
-                    text(
-                        ui,
-                        format!("Match score {:.3} (threshold {:.3})", d.score, d.threshold),
-                    );
-                    if let (Some(s), Some(v)) = (d.liveness_score, d.liveness_verdict) {
-                        text(ui, format!("Liveness P(real) {s:.3}: {v}"));
-                    }
-                    text(
-                        ui,
-                        format!(
-                            "Record {} (decided in {:.0} ms)",
-                            d.record_id.as_deref().unwrap_or("?"),
-                            d.decide_ms
-                        ),
-                    );
-                }
-                (None, None) => text(ui, "No decision yet.".into()),
-            }
-            ui.separator();
-            ui.label(big("Recent records", 32.0));
-            match &self.core.recent {
-                Ok(records) if records.is_empty() => text(ui, "The log is empty.".into()),
-                Ok(records) => {
-                    for r in records.iter().rev() {
-                        text(ui, record_line(r));
-                    }
-                }
-                Err(e) => text(ui, format!("The log cannot be read: {e}")),
-            }
-            ui.separator();
-            ui.label(big("Settings", 32.0));
-            let c = &self.core.kiosk.config;
-            let core = &self.core;
-            let lines = [
-                format!("Kiosk ID: {}", core.kiosk_id.as_deref().unwrap_or("(none)")),
-                format!("Enrolled folder: {}", core.enrolled_dir.display()),
-                format!(
-                    "Audit log: {}",
-                    core.log_path
-                        .as_ref()
-                        .map_or("(not open)".to_string(), |p| p.display().to_string())
-                ),
-                format!("Station key: {}", core.key_id.as_deref().unwrap_or("(not open)")),
-                format!("Models: {}", core.models.as_deref().unwrap_or("(loading)")),
-                format!("Camera: {}", core.camera_description),
-                format!("Gate: {}", core.gate_description),
-                format!(
-                    "Capture after {} passing frames; {} s per person; more time {} x {} s; {} attempts per claim; {} NOT VERIFIED per ID lock it for {} s",
-                    c.capture_frames,
-                    c.person_time.as_secs(),
-                    c.max_extensions,
-                    c.more_time_prompt.as_secs(),
-                    c.attempts_per_claim,
-                    c.retry_cap,
-                    c.cooldown.as_secs()
-                ),
-                format!(
-                    "Timings: check median {} over {} frames (gate {}); face in position to verdict median {}",
-                    fmt_ms(median(&core.stats.check_ms)),
-                    core.stats.check_ms.len(),
-                    fmt_ms(median(&core.stats.gate_ms)),
-                    fmt_ms(median(&core.stats.position_to_verdict_ms)),
-                ),
-            ];
-            for l in lines {
-                text(ui, l);
-            }
+        });
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.columns(2, |cols| {
+                self.operator_decisions(&mut cols[0]);
+                self.operator_settings(&mut cols[1]);
+            });
         });
         if close {
             self.operator = Operator::Closed;
+        }
+    }
+
+    fn operator_decisions(&self, ui: &mut egui::Ui) {
+        let text = |ui: &mut egui::Ui, s: String| {
+            ui.add(egui::Label::new(RichText::new(s).size(22.0)).wrap());
+        };
+        ui.label(big("Last decision", 30.0));
+        match (&self.core.last_decision, &self.core.last_failure) {
+            (_, Some(f)) => text(ui, format!("No verdict: {}", f.message)),
+            (Some(d), None) => {
+                text(
+                    ui,
+                    format!(
+                        "{} for ID {} (attempt {})",
+                        d.verdict.label(),
+                        d.claimed_id,
+                        d.attempt
+                    ),
+                );
+                let reasons: Vec<&str> = d.reasons.iter().map(|r| r.words()).collect();
+                let reasons = if reasons.is_empty() {
+                    "none".to_string()
+                } else {
+                    reasons.join("; ")
+                };
+                text(ui, format!("Reasons: {reasons}"));
+                text(
+                    ui,
+                    format!("Match score {:.3} (threshold {:.3})", d.score, d.threshold),
+                );
+                if let (Some(s), Some(v)) = (d.liveness_score, d.liveness_verdict) {
+                    text(ui, format!("Liveness P(real) {s:.3}: {v}"));
+                }
+                text(
+                    ui,
+                    format!(
+                        "Record id {}, decided in {:.0} ms",
+                        d.record_id.as_deref().unwrap_or("?"),
+                        d.decide_ms
+                    ),
+                );
+            }
+            (None, None) => text(ui, "No decision yet.".into()),
+        }
+        ui.add_space(12.0);
+        ui.label(big("Recent records", 30.0));
+        match &self.core.recent {
+            Ok(records) if records.is_empty() => text(ui, "The log is empty.".into()),
+            Ok(records) => {
+                for r in records.iter().rev() {
+                    text(ui, record_line(r));
+                }
+            }
+            Err(e) => text(ui, format!("The log cannot be read: {e}")),
+        }
+    }
+
+    fn operator_settings(&self, ui: &mut egui::Ui) {
+        let c = &self.core.kiosk.config;
+        let core = &self.core;
+        ui.label(big("Settings", 30.0));
+        let lines = [
+            format!("Kiosk ID: {}", core.kiosk_id.as_deref().unwrap_or("(none)")),
+            format!("Enrolled folder: {}", core.enrolled_dir.display()),
+            format!(
+                "Audit log: {}",
+                core.log_path
+                    .as_ref()
+                    .map_or("(not open)".to_string(), |p| p.display().to_string())
+            ),
+            format!("Station key: {}", core.key_id.as_deref().unwrap_or("(not open)")),
+            format!("Models: {}", core.models.as_deref().unwrap_or("(loading)")),
+            format!("Camera: {}", core.camera_description),
+            format!("Gate: {}", core.gate_description),
+            format!(
+                "Capture after {} passing frames; {} s per person; more time up to {} x, asked for {} s; \
+                 {} attempts per claim; {} NOT VERIFIED lock an ID for {} s",
+                c.capture_frames,
+                c.person_time.as_secs(),
+                c.max_extensions,
+                c.more_time_prompt.as_secs(),
+                c.attempts_per_claim,
+                c.retry_cap,
+                c.cooldown.as_secs()
+            ),
+            format!(
+                "Timings: check median {} over {} frames (gate {}); face in position to verdict median {} over {}",
+                fmt_ms(median(&core.stats.check_ms)),
+                core.stats.check_ms.len(),
+                fmt_ms(median(&core.stats.gate_ms)),
+                fmt_ms(median(&core.stats.position_to_verdict_ms)),
+                core.stats.position_to_verdict_ms.len(),
+            ),
+        ];
+        for l in lines {
+            ui.add(egui::Label::new(RichText::new(l).size(20.0)).wrap());
         }
     }
 }
