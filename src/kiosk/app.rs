@@ -561,7 +561,10 @@ impl KioskApp {
         centred(ui, |ui| {
             ui.add_space(160.0);
             live_label(ui, big("Your images have been erased", 64.0));
-            ui.label(big("No pictures are kept, only a record of the check.", 36.0));
+            ui.label(big(
+                "No pictures are kept, only a record of the check.",
+                36.0,
+            ));
         });
     }
 
@@ -783,8 +786,15 @@ impl eframe::App for KioskApp {
         if let Some(after) = self.core.next_wake() {
             ctx.request_repaint_after(after);
         }
-        if let Operator::Refused { until } = &self.operator {
-            ctx.request_repaint_after(until.saturating_duration_since(now));
+        match &self.operator {
+            Operator::Refused { until } => {
+                ctx.request_repaint_after(until.saturating_duration_since(now))
+            }
+            Operator::Open { last_key } => ctx.request_repaint_after(
+                (*last_key + OPERATOR_IDLE).saturating_duration_since(now)
+                    + Duration::from_millis(10),
+            ),
+            _ => {}
         }
     }
 

@@ -38,6 +38,9 @@ pub fn system_clock() -> Clock {
     Arc::new(Instant::now)
 }
 
+/// Recent checks kept in [`KioskCore::checks_seen`].
+const CHECKS_KEPT: usize = 1000;
+
 /// Checks and decisions kept for the medians in the operator view.
 const STATS_KEPT: usize = 200;
 
@@ -176,8 +179,8 @@ pub struct KioskCore {
     pub key_id: Option<String>,
     pub models: Option<String>,
     pub stats: Stats,
-    /// The last check's hint changes and frames, for tests: (hint, faces found).
-    pub checks_seen: Vec<super::flow::FrameCheck>,
+    /// The most recent checks (hint and quality), newest last, for tests and diagnostics.
+    pub checks_seen: VecDeque<super::flow::FrameCheck>,
     /// How many times every image was erased.
     pub erasures: u64,
     /// The UI must blank its camera texture.
@@ -256,7 +259,7 @@ impl KioskCore {
             key_id: None,
             models: None,
             stats: Stats::default(),
-            checks_seen: Vec::new(),
+            checks_seen: VecDeque::new(),
             erasures: 0,
             blank_display: false,
             staff_called_at: None,
@@ -543,9 +546,10 @@ impl KioskCore {
                 push(&mut self.stats.check_ms, detect_ms + gate_ms);
                 push(&mut self.stats.gate_ms, gate_ms);
                 self.guide = Some(guide);
-                if self.checks_seen.len() < 10_000 {
-                    self.checks_seen.push(check);
+                if self.checks_seen.len() == CHECKS_KEPT {
+                    self.checks_seen.pop_front();
                 }
+                self.checks_seen.push_back(check);
                 // A frame that failed can never be the best shot: let it go now.
                 if check.hint.is_some() {
                     if let Some(i) = self.frames.iter().position(|(s, _)| *s == check.seq) {
