@@ -55,6 +55,8 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Verifik-compatible HTTP API on the local engine (POST /v2/face-recognition/compare, ...).
     Serve(cli::serve::ServeArgs),
+    /// Self-service kiosk: type or scan an ID, look at the camera, get one answer (full screen).
+    Kiosk(facestation::kiosk::command::KioskArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -96,6 +98,9 @@ fn main() -> ExitCode {
         Some(Command::Key { command }) => {
             cli::key::run(key_path.as_deref(), log_path.as_deref(), command)
         }
+        Some(Command::Kiosk(a)) => facestation::kiosk::command::run(paths, a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(CliError::Other),
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
                 paths,

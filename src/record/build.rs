@@ -215,6 +215,8 @@ pub fn build_record(
         "version": env!("CARGO_PKG_VERSION"),
         "remote": outcome.remote,
         "imagesEmbedded": options.embed_images && options.images.is_some(),
+        // What of the images the station kept: only digests, unless --embed-images.
+        "imagesKept": if options.embed_images && options.images.is_some() { "embedded" } else { "none" },
         "operator": options.context.operator,
         "claimedId": options.context.claimed_id,
         "kioskId": options.context.kiosk_id,

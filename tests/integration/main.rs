@@ -12,6 +12,7 @@ mod desk_cli;
 mod gui;
 mod gui_fake;
 mod gui_remote;
+mod kiosk;
 mod layering;
 mod liveness;
 mod reference;
