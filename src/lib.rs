@@ -12,6 +12,7 @@ pub mod digest;
 pub mod engine;
 pub mod eval;
 pub mod paths;
+pub mod qa;
 pub mod record;
 pub mod runtime;
 pub mod server;

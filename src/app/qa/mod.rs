@@ -1,0 +1,1 @@
+//! The QA screen (placeholder while the core is built).
