@@ -52,6 +52,8 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Verifik-compatible HTTP API on the local engine (POST /v2/face-recognition/compare, ...).
     Serve(cli::serve::ServeArgs),
+    /// Threshold QA: scores a pairs CSV, a folder or the audit log; writes a signed report (`qa verify` checks one).
+    Qa(cli::qa::QaArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Some(Command::Eval(a)) => cli::eval::run(&paths, a),
         Some(Command::Bench(a)) => cli::bench::run(&paths, a),
         Some(Command::Serve(a)) => cli::serve::run(&paths, a),
+        Some(Command::Qa(a)) => cli::qa::run(&paths, a),
         Some(Command::Record {
             command: RecordCommand::Verify { log },
         }) => cli::record::verify(&log),

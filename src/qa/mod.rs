@@ -22,6 +22,7 @@ pub mod plots;
 pub mod report;
 pub mod scoring;
 pub mod stats;
+pub mod synthetic;
 
 /// The QA screen lives in `src/app/qa/` with the other GUI code. Until `src/app/mod.rs` declares
 /// it (`pub mod qa;`), it is compiled from here; hooking it in = moving these two lines there.

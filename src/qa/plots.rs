@@ -346,9 +346,9 @@ pub fn det(s: &ScoreSet, threshold: f64, extra: &[(&ScoreSet, Rgb<u8>, &str)]) -
         c.rect(x as i64 - 5, y as i64 - 5, x as i64 + 5, y as i64 + 5, THRESHOLD, 1.0);
         c.set_clip(None);
         let label = format!(
-            "t={threshold:.4} FMR {} FNMR {}",
-            pct_label(fmr),
-            pct_label(fnmr)
+            "t={threshold:.4} FMR {:.3}% FNMR {:.2}%",
+            fmr * 100.0,
+            fnmr * 100.0
         );
         c.text(f.right as i64 - Canvas::text_width(&label) - 8, f.top as i64 + 8, &label, THRESHOLD);
     }

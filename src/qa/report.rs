@@ -499,7 +499,7 @@ pub fn write_scores_csv(e: &Evaluation, path: &Path) -> Result<(), QaError> {
                 None => "",
             },
             group.as_str(),
-            &s.score.map(|x| format!("{x:.9}")).unwrap_or_default(),
+            &s.score.map(|x| format!("{x}")).unwrap_or_default(),
             &s.faces_a.to_string(),
             &s.faces_b.to_string(),
             s.fta.as_deref().unwrap_or(""),
