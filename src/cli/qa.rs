@@ -137,7 +137,10 @@ fn evaluate(paths: &StationPaths, a: QaRunArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage("--out DIR is required".into()));
     };
     if !(a.fmr > 0.0 && a.fmr < 1.0) {
-        return Err(CliError::Usage(format!("--fmr must be in (0, 1), got {}", a.fmr)));
+        return Err(CliError::Usage(format!(
+            "--fmr must be in (0, 1), got {}",
+            a.fmr
+        )));
     }
     if a.threshold.is_some_and(|t| !t.is_finite()) {
         return Err(CliError::Usage("--threshold must be a number".into()));
@@ -160,7 +163,10 @@ fn evaluate(paths: &StationPaths, a: QaRunArgs) -> Result<ExitCode, CliError> {
             Some(n) => ImpostorChoice::Sample { n, seed: a.seed },
             None => ImpostorChoice::All,
         };
-        (input::load_folder(dir, choice).map_err(qa_err)?, dir.clone())
+        (
+            input::load_folder(dir, choice).map_err(qa_err)?,
+            dir.clone(),
+        )
     } else {
         let log = a.audit_log.clone().unwrap_or_default();
         (input::load_audit_log(&log).map_err(qa_err)?, log)
@@ -267,7 +273,9 @@ fn print_summary(v: &Value, out: &Path) {
             } else {
                 println!(
                     "FNMR at FMR {k}: {}",
-                    x["reason"].as_str().unwrap_or(crate::qa::stats::NOT_SUPPORTED)
+                    x["reason"]
+                        .as_str()
+                        .unwrap_or(crate::qa::stats::NOT_SUPPORTED)
                 );
             }
         }

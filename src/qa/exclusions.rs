@@ -66,8 +66,9 @@ impl ExclusionFile {
     /// The file at `path`, or an empty list when there is none.
     pub fn load(path: &Path) -> Result<Self, QaError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| QaError::Input(format!("{}: not an exclusions file ({e})", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                QaError::Input(format!("{}: not an exclusions file ({e})", path.display()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(QaError::Input(format!("reading {}: {e}", path.display()))),
         }
@@ -100,7 +101,10 @@ impl ExclusionFile {
     }
 
     /// For each pair, its exclusion if it has one; and the entries that matched no pair.
-    pub fn apply<'a>(&'a self, pairs: &[QaPair]) -> (Vec<Option<&'a Exclusion>>, Vec<&'a Exclusion>) {
+    pub fn apply<'a>(
+        &'a self,
+        pairs: &[QaPair],
+    ) -> (Vec<Option<&'a Exclusion>>, Vec<&'a Exclusion>) {
         let flags: Vec<Option<&Exclusion>> = pairs.iter().map(|p| self.find(&p.a, &p.b)).collect();
         let unmatched = self
             .exclusions
@@ -131,7 +135,10 @@ mod tests {
     fn mark_apply_save_load() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("p.csv.qa-exclusions.json");
-        assert_eq!(ExclusionFile::load(&path).unwrap(), ExclusionFile::default());
+        assert_eq!(
+            ExclusionFile::load(&path).unwrap(),
+            ExclusionFile::default()
+        );
         let mut f = ExclusionFile::default();
         let e = |a: &str, b: &str, r| Exclusion {
             a: a.into(),
@@ -149,7 +156,10 @@ mod tests {
         assert_eq!(g, f);
         let pairs = [pair("x", "y"), pair("x", "z")];
         let (flags, unmatched) = g.apply(&pairs);
-        assert_eq!(flags[0].map(|e| e.reason), Some(ExclusionReason::Mislabelled));
+        assert_eq!(
+            flags[0].map(|e| e.reason),
+            Some(ExclusionReason::Mislabelled)
+        );
         assert!(flags[1].is_none());
         assert_eq!(unmatched.len(), 1);
         let mut g = g;

@@ -115,9 +115,10 @@ pub fn parse_pairs_csv(
         ));
     };
     let ig = match group_column {
-        Some(name) => Some(col(name).ok_or_else(|| {
-            bad(1, format!("no column `{name}` to group by in the header"))
-        })?),
+        Some(name) => Some(
+            col(name)
+                .ok_or_else(|| bad(1, format!("no column `{name}` to group by in the header")))?,
+        ),
         None => col("group").or_else(|| col("group_a")),
     };
     let igb = col("group_b");
@@ -249,8 +250,11 @@ impl SplitMix64 {
     }
 }
 
+/// Image file names by identity (sub-folder name).
+pub type Identities = BTreeMap<String, Vec<String>>;
+
 /// The images of a folder, by identity (sub-folder), names sorted.
-pub fn list_identities(dir: &Path) -> Result<(BTreeMap<String, Vec<String>>, Vec<String>), QaError> {
+pub fn list_identities(dir: &Path) -> Result<(Identities, Vec<String>), QaError> {
     let read = |d: &Path| {
         std::fs::read_dir(d).map_err(|e| QaError::Input(format!("reading {}: {e}", d.display())))
     };
@@ -554,7 +558,8 @@ mod tests {
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(parse_pairs_csv("a,b\nx,y\n", None).is_err());
         assert!(parse_pairs_csv("a,b,same\nx,y\n", None).is_err());
-        let (p, _) = parse_pairs_csv("a,b,same,source\nx,y,1,lfw_fold01\n", Some("source")).unwrap();
+        let (p, _) =
+            parse_pairs_csv("a,b,same,source\nx,y,1,lfw_fold01\n", Some("source")).unwrap();
         assert_eq!(p[0].group.as_deref(), Some("lfw_fold01"));
         assert!(parse_pairs_csv("a,b,same\nx,y,1\n", Some("source")).is_err());
     }
@@ -575,8 +580,11 @@ mod tests {
         for (id, n) in [("ann", 3), ("bob", 2), ("cy", 1)] {
             std::fs::create_dir(tmp.path().join(id)).unwrap();
             for k in 0..n {
-                std::fs::write(tmp.path().join(id).join(format!("{k}.jpg")), format!("{id}{k}"))
-                    .unwrap();
+                std::fs::write(
+                    tmp.path().join(id).join(format!("{k}.jpg")),
+                    format!("{id}{k}"),
+                )
+                .unwrap();
             }
         }
         std::fs::write(tmp.path().join("loose.jpg"), "x").unwrap();
@@ -593,7 +601,9 @@ mod tests {
         assert_eq!(imp.len(), 4);
         let distinct: HashSet<_> = imp.iter().map(|p| (&p.a, &p.b)).collect();
         assert_eq!(distinct.len(), 4);
-        assert!(imp.iter().all(|p| p.a.split('/').next() != p.b.split('/').next()));
+        assert!(imp
+            .iter()
+            .all(|p| p.a.split('/').next() != p.b.split('/').next()));
         assert_eq!(all.sha256, s1.sha256);
         assert_eq!(
             exclusions_path(Path::new("/d/pairs.csv")),

@@ -16,8 +16,8 @@
 //! * [`plots`]: PNG histogram, DET and FMR/FNMR-vs-threshold plots (drawn with `image`).
 
 pub mod exclusions;
-pub mod input;
 mod font;
+pub mod input;
 pub mod plots;
 pub mod report;
 pub mod scoring;

@@ -34,8 +34,12 @@ impl Canvas {
     }
 
     fn set_clip(&mut self, c: Option<(i64, i64, i64, i64)>) {
-        self.clip =
-            c.unwrap_or((0, 0, i64::from(self.img.width()) - 1, i64::from(self.img.height()) - 1));
+        self.clip = c.unwrap_or((
+            0,
+            0,
+            i64::from(self.img.width()) - 1,
+            i64::from(self.img.height()) - 1,
+        ));
     }
 
     fn px(&mut self, x: i64, y: i64, c: Rgb<u8>, alpha: f32) {
@@ -58,7 +62,14 @@ impl Canvas {
     }
 
     /// A line `width` pixels wide (square brush), optionally dashed.
-    pub fn line(&mut self, a: (f64, f64), b: (f64, f64), c: Rgb<u8>, width: i64, dash: Option<i64>) {
+    pub fn line(
+        &mut self,
+        a: (f64, f64),
+        b: (f64, f64),
+        c: Rgb<u8>,
+        width: i64,
+        dash: Option<i64>,
+    ) {
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
         let steps = dx.abs().max(dy.abs()).ceil().max(1.0) as i64;
         if steps > 100_000 {
@@ -171,7 +182,12 @@ fn axes(
         c.text(f.left as i64 - 8 - w, y as i64 - 7, label, BLACK);
     }
     let (l, t, r, b) = (f.left, f.top, f.right, f.bottom);
-    for (p, q) in [((l, t), (r, t)), ((r, t), (r, b)), ((r, b), (l, b)), ((l, b), (l, t))] {
+    for (p, q) in [
+        ((l, t), (r, t)),
+        ((r, t), (r, b)),
+        ((r, b), (l, b)),
+        ((l, b), (l, t)),
+    ] {
         c.line(p, q, BLACK, 2, None);
     }
     c.text(f.left as i64, 14, title, BLACK);
@@ -182,7 +198,7 @@ fn axes(
 
 /// About `n` round ticks over [lo, hi].
 pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) {
+    if !stats::increasing(lo, hi) {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
@@ -192,11 +208,16 @@ pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let (k0, k1) = ((lo / step - 1e-9).ceil() as i64, (hi / step + 1e-9).floor() as i64);
+    let (k0, k1) = (
+        (lo / step - 1e-9).ceil() as i64,
+        (hi / step + 1e-9).floor() as i64,
+    );
     // k * step, rounded to the step's decimals so labels and tests see 0.6, not 0.6000000000000001.
     let digits = (-step.log10()).ceil().max(0.0) as i32 + 2;
     let round = 10f64.powi(digits);
-    (k0..=k1).map(|k| (k as f64 * step * round).round() / round).collect()
+    (k0..=k1)
+        .map(|k| (k as f64 * step * round).round() / round)
+        .collect()
 }
 
 fn fmt_tick(v: f64, step: f64) -> String {
@@ -222,7 +243,7 @@ fn score_range(e: &Evaluation) -> (f64, f64) {
         lo = lo.min(*a);
         hi = hi.max(*b);
     }
-    if !(hi > lo) {
+    if !stats::increasing(lo, hi) {
         (lo - 0.5, hi + 0.5)
     } else {
         (lo, hi)
@@ -235,13 +256,25 @@ pub fn histogram(e: &Evaluation, threshold: f64) -> RgbImage {
     let (lo, hi) = score_range(e);
     let mut series: Vec<(&[f64], Rgb<u8>, String)> = Vec::new();
     if !e.set.genuine.is_empty() {
-        series.push((&e.set.genuine, GENUINE, format!("genuine n={}", e.set.genuine_count())));
+        series.push((
+            &e.set.genuine,
+            GENUINE,
+            format!("genuine n={}", e.set.genuine_count()),
+        ));
     }
     if !e.set.impostor.is_empty() {
-        series.push((&e.set.impostor, IMPOSTOR, format!("impostor n={}", e.set.impostor_count())));
+        series.push((
+            &e.set.impostor,
+            IMPOSTOR,
+            format!("impostor n={}", e.set.impostor_count()),
+        ));
     }
     if !e.unlabelled.is_empty() {
-        series.push((&e.unlabelled, UNLABELLED, format!("production n={}", e.unlabelled.len())));
+        series.push((
+            &e.unlabelled,
+            UNLABELLED,
+            format!("production n={}", e.unlabelled.len()),
+        ));
     }
     let hists: Vec<Vec<f64>> = series
         .iter()
@@ -265,8 +298,12 @@ pub fn histogram(e: &Evaluation, threshold: f64) -> RgbImage {
         "SCORE DISTRIBUTIONS (SHARE OF EACH CLASS PER BIN)",
         "score",
         "share",
-        &xt.iter().map(|v| (*v, fmt_tick(*v, xstep))).collect::<Vec<_>>(),
-        &yt.iter().map(|v| (*v, fmt_tick(*v, ystep))).collect::<Vec<_>>(),
+        &xt.iter()
+            .map(|v| (*v, fmt_tick(*v, xstep)))
+            .collect::<Vec<_>>(),
+        &yt.iter()
+            .map(|v| (*v, fmt_tick(*v, ystep)))
+            .collect::<Vec<_>>(),
     );
     c.set_clip(Some(f.clip()));
     let w = (hi - lo) / BINS as f64;
@@ -284,10 +321,22 @@ pub fn histogram(e: &Evaluation, threshold: f64) -> RgbImage {
     c.line((tx, f.top), (tx, f.bottom), THRESHOLD, 3, Some(8));
     c.set_clip(None);
     let label = format!("threshold {threshold:.4}");
-    c.text((tx as i64 + 6).min(W as i64 - Canvas::text_width(&label) - 4), f.top as i64 + 6, &label, THRESHOLD);
+    c.text(
+        (tx as i64 + 6).min(W as i64 - Canvas::text_width(&label) - 4),
+        f.top as i64 + 6,
+        &label,
+        THRESHOLD,
+    );
     for (k, (_, color, name)) in series.iter().enumerate() {
         let y = f.top as i64 + 30 + 22 * k as i64;
-        c.rect(f.left as i64 + 12, y, f.left as i64 + 28, y + 13, *color, 0.6);
+        c.rect(
+            f.left as i64 + 12,
+            y,
+            f.left as i64 + 28,
+            y + 13,
+            *color,
+            0.6,
+        );
         c.text(f.left as i64 + 36, y, name, BLACK);
     }
     c.img
@@ -343,19 +392,36 @@ pub fn det(s: &ScoreSet, threshold: f64, extra: &[(&ScoreSet, Rgb<u8>, &str)]) -
     draw(&mut c, s, BLACK);
     if let (Some(fmr), Some(fnmr)) = (s.fmr(threshold), s.fnmr(threshold)) {
         let (x, y) = map(fmr, fnmr);
-        c.rect(x as i64 - 5, y as i64 - 5, x as i64 + 5, y as i64 + 5, THRESHOLD, 1.0);
+        c.rect(
+            x as i64 - 5,
+            y as i64 - 5,
+            x as i64 + 5,
+            y as i64 + 5,
+            THRESHOLD,
+            1.0,
+        );
         c.set_clip(None);
         let label = format!(
             "t={threshold:.4} FMR {:.3}% FNMR {:.2}%",
             fmr * 100.0,
             fnmr * 100.0
         );
-        c.text(f.right as i64 - Canvas::text_width(&label) - 8, f.top as i64 + 8, &label, THRESHOLD);
+        c.text(
+            f.right as i64 - Canvas::text_width(&label) - 8,
+            f.top as i64 + 8,
+            &label,
+            THRESHOLD,
+        );
     }
     c.set_clip(None);
     for (k, (_, color, name)) in extra.iter().enumerate() {
         let y = f.top as i64 + 30 + 22 * k as i64;
-        c.text(f.right as i64 - Canvas::text_width(name) - 8, y, name, *color);
+        c.text(
+            f.right as i64 - Canvas::text_width(name) - 8,
+            y,
+            name,
+            *color,
+        );
     }
     c.img
 }
@@ -382,7 +448,9 @@ pub fn rates(s: &ScoreSet, threshold: f64) -> RgbImage {
         "FMR(T) RED, FNMR(T) GREEN (LOG SCALE)",
         "threshold",
         "rate",
-        &xt.iter().map(|v| (*v, fmt_tick(*v, xstep))).collect::<Vec<_>>(),
+        &xt.iter()
+            .map(|v| (*v, fmt_tick(*v, xstep)))
+            .collect::<Vec<_>>(),
         &yt,
     );
     c.set_clip(Some(f.clip()));

@@ -116,10 +116,12 @@ impl Evaluation {
                 score: p.logged_score,
                 faces_a: 0,
                 faces_b: 0,
-                fta: p
-                    .logged_score
-                    .is_none()
-                    .then(|| format!("{}: no score in the record (no face in that gallery image)", p.source)),
+                fta: p.logged_score.is_none().then(|| {
+                    format!(
+                        "{}: no score in the record (no face in that gallery image)",
+                        p.source
+                    )
+                }),
             })
             .collect();
         let run = ScoredRun {
@@ -166,7 +168,11 @@ impl Evaluation {
     }
 
     /// Marks (or, with `None`, unmarks) a pair in the side file and applies it at once.
-    pub fn set_exclusion(&mut self, index: usize, exclusion: Option<Exclusion>) -> Result<(), QaError> {
+    pub fn set_exclusion(
+        &mut self,
+        index: usize,
+        exclusion: Option<Exclusion>,
+    ) -> Result<(), QaError> {
         let mut file = ExclusionFile::load(&self.exclusions_file)?;
         let (a, b) = (&self.dataset.pairs[index].a, &self.dataset.pairs[index].b);
         match &exclusion {
@@ -176,7 +182,9 @@ impl Evaluation {
             }
         }
         file.save(&self.exclusions_file)?;
-        self.exclusions_sha256 = std::fs::read(&self.exclusions_file).ok().map(|b| sha256_hex(&b));
+        self.exclusions_sha256 = std::fs::read(&self.exclusions_file)
+            .ok()
+            .map(|b| sha256_hex(&b));
         // The same pair may be listed twice in a CSV: every copy follows the file.
         let (a, b) = (a.clone(), b.clone());
         for (i, p) in self.dataset.pairs.iter().enumerate() {
@@ -184,6 +192,19 @@ impl Evaluation {
                 self.excluded[i] = exclusion.clone();
             }
         }
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Re-reads the side file (another view of the same pairs changed it) and applies it.
+    pub fn reload_exclusions(&mut self) -> Result<(), QaError> {
+        let file = ExclusionFile::load(&self.exclusions_file)?;
+        let (flags, unmatched) = file.apply(&self.dataset.pairs);
+        self.excluded = flags.into_iter().map(|e| e.cloned()).collect();
+        self.unmatched_exclusions = unmatched.into_iter().cloned().collect();
+        self.exclusions_sha256 = std::fs::read(&self.exclusions_file)
+            .ok()
+            .map(|b| sha256_hex(&b));
         self.rebuild();
         Ok(())
     }
@@ -206,14 +227,17 @@ impl Evaluation {
                 match a.threshold {
                     Some(t) if a.supported => (
                         t,
-                        format!("lowest threshold with FMR <= {} on this data", stats::fmt_rate(target)),
+                        format!(
+                            "lowest threshold with FMR <= {} on this data",
+                            stats::fmt_rate(target)
+                        ),
                     ),
                     _ => {
                         let t = self.production_threshold();
                         (
                             t,
                             format!(
-                                "the production default for {} ({t}): FMR {} is {}",
+                                "production default for {} ({t}), because the target FMR {} is {}",
                                 self.search_mode.unwrap_or(SearchMode::Fast).as_str(),
                                 stats::fmt_rate(target),
                                 a.reason.unwrap_or_else(|| stats::NOT_SUPPORTED.into())
@@ -521,7 +545,14 @@ pub fn write_near_threshold_csv(
     let io = |err: csv::Error| QaError::Output(format!("writing {}: {err}", path.display()));
     let mut w = csv::Writer::from_path(path).map_err(io)?;
     w.write_record([
-        "kind", "a", "b", "score", "threshold", "delta", "decision", "correct",
+        "kind",
+        "a",
+        "b",
+        "score",
+        "threshold",
+        "delta",
+        "decision",
+        "correct",
     ])
     .map_err(io)?;
     for genuine in [true, false] {
@@ -562,12 +593,18 @@ pub fn write_outputs(
     write_scores_csv(e, &out.join("scores.csv"))?;
     files.insert("scores.csv", ());
     if e.is_labelled() {
-        write_near_threshold_csv(e, threshold, NEAR_THRESHOLD_PAIRS, &out.join("near_threshold.csv"))?;
+        write_near_threshold_csv(
+            e,
+            threshold,
+            NEAR_THRESHOLD_PAIRS,
+            &out.join("near_threshold.csv"),
+        )?;
         files.insert("near_threshold.csv", ());
     }
     for (name, png) in super::plots::report_plots(e, threshold) {
-        png.save(out.join(name))
-            .map_err(|err| QaError::Output(format!("writing {}: {err}", out.join(name).display())))?;
+        png.save(out.join(name)).map_err(|err| {
+            QaError::Output(format!("writing {}: {err}", out.join(name).display()))
+        })?;
         files.insert(name, ());
     }
     let mut digests = serde_json::Map::new();
@@ -644,12 +681,13 @@ pub fn verify_report(path: &Path, trusted_key_b64: Option<&str>) -> Result<Verif
         for (name, digest) in map {
             // Only plain names beside the report (a signed report could still name "../x").
             if name.contains('/') || name.contains('\\') || name == ".." {
-                return Err(VerifyError::NotAReport(format!("file name {name:?} is not a plain name")));
+                return Err(VerifyError::NotAReport(format!(
+                    "file name {name:?} is not a plain name"
+                )));
             }
             let expected = digest.as_str().unwrap_or_default().to_string();
-            let bytes = std::fs::read(dir.join(name)).map_err(|_| VerifyError::FileMissing {
-                name: name.clone(),
-            })?;
+            let bytes = std::fs::read(dir.join(name))
+                .map_err(|_| VerifyError::FileMissing { name: name.clone() })?;
             let found = sha256_hex(&bytes);
             if found != expected {
                 return Err(VerifyError::FileChanged {
@@ -718,7 +756,11 @@ impl ThresholdBasis {
             s.push_str(&format!(" ({})", m.as_str()));
         }
         if let Some(f) = self.fnmr {
-            s.push_str(&format!(", FNMR {} of {} genuine", pct(f), self.genuine_pairs));
+            s.push_str(&format!(
+                ", FNMR {} of {} genuine",
+                pct(f),
+                self.genuine_pairs
+            ));
         }
         if let (Some(t), Some(false)) = (self.fmr_target, self.fmr_target_supported) {
             s.push_str(&format!(
@@ -863,7 +905,10 @@ mod tests {
         csv.push_str("x,y,1,,0.9,1,1,,\n");
         std::fs::write(out.join("scores.csv"), csv).unwrap();
         let err = verify_report(&out.join("report.json"), None).unwrap_err();
-        assert!(matches!(err, VerifyError::FileChanged { ref name, .. } if name == "scores.csv"), "{err}");
+        assert!(
+            matches!(err, VerifyError::FileChanged { ref name, .. } if name == "scores.csv"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -888,10 +933,16 @@ mod tests {
         assert_eq!(v["exclusions"]["applied"][0]["reason"], "mislabelled");
         assert_eq!(v["at_threshold"]["false_matches"], 0);
         let b = threshold_basis(&e, 0.5, Some(1e-3), OffsetDateTime::UNIX_EPOCH).unwrap();
-        assert_eq!((b.false_matches, b.impostor_pairs, b.excluded_pairs), (0, 2, 1));
+        assert_eq!(
+            (b.false_matches, b.impostor_pairs, b.excluded_pairs),
+            (0, 2, 1)
+        );
         assert_eq!(b.fmr_target_supported, Some(false));
         let s = b.summary();
-        assert!(s.contains("0 of 2 impostor pairs") && s.contains("not supported"), "{s}");
+        assert!(
+            s.contains("0 of 2 impostor pairs") && s.contains("not supported"),
+            "{s}"
+        );
         e.set_exclusion(5, None).unwrap();
         assert_eq!(e.set.impostor_count(), 3);
     }

@@ -447,7 +447,9 @@ impl ScoreSet {
     /// The smallest score of either class strictly above `v`.
     fn next_score_above(&self, v: f64) -> Option<f64> {
         let g = self.genuine.get(self.genuine.partition_point(|&s| s <= v));
-        let i = self.impostor.get(self.impostor.partition_point(|&s| s <= v));
+        let i = self
+            .impostor
+            .get(self.impostor.partition_point(|&s| s <= v));
         match (g, i) {
             (Some(a), Some(b)) => Some(a.min(*b)),
             (a, b) => a.or(b).copied(),
@@ -499,6 +501,11 @@ impl ScoreSet {
         }
         out
     }
+}
+
+/// `lo < hi` (false when either is NaN).
+pub fn increasing(lo: f64, hi: f64) -> bool {
+    lo < hi
 }
 
 fn ratio(k: usize, n: usize) -> Option<f64> {
@@ -578,7 +585,7 @@ pub fn eer(s: &ScoreSet) -> Option<EerResult> {
 /// independent trials the 95 % upper bound on the rate is about 3 / N ("rule of 3"), so a
 /// target below 3 / N is not supported by the data.
 pub fn required_impostors(fmr: f64) -> u64 {
-    if !(fmr > 0.0) {
+    if !increasing(0.0, fmr) {
         return u64::MAX;
     }
     // Tolerance so that 3 / 1e-3 (2999.9999999999995 in floating point) needs 3,000.
@@ -688,7 +695,7 @@ pub fn fnmr_at_fmr(s: &ScoreSet, target: f64) -> AtFmr {
 
 /// "0.1%" style for a rate, used in sentences.
 pub fn fmt_rate(r: f64) -> String {
-    if !(r > 0.0) {
+    if !increasing(0.0, r) {
         return "0%".into();
     }
     let pct = r * 100.0;
@@ -858,7 +865,7 @@ pub fn det_points(s: &ScoreSet, step: f64) -> Vec<(f64, f64, f64)> {
 /// Histogram of `scores` over `bins` equal bins spanning [lo, hi], as fractions of `scores.len()`.
 pub fn histogram(scores: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     let mut h = vec![0.0; bins.max(1)];
-    if scores.is_empty() || !(hi > lo) {
+    if scores.is_empty() || !increasing(lo, hi) {
         return h;
     }
     let w = (hi - lo) / h.len() as f64;
@@ -913,7 +920,10 @@ mod tests {
         ];
         for (k, n, lo, hi) in cases {
             let [l, h] = clopper_pearson(k, n).expect("n > 0");
-            assert!(close(l, lo, 1e-9) || (lo == 0.0 && l == 0.0), "{k}/{n} lo {l} vs {lo}");
+            assert!(
+                close(l, lo, 1e-9) || (lo == 0.0 && l == 0.0),
+                "{k}/{n} lo {l} vs {lo}"
+            );
             assert!(close(h, hi, 1e-9), "{k}/{n} hi {h} vs {hi}");
         }
         assert_eq!(clopper_pearson(0, 0), None);
@@ -927,7 +937,13 @@ mod tests {
             // b == c: the corrected statistic is clamped at 0 (SciPy's formula without the clamp: 0.1).
             (5, 5, 1.0, 0.0, 1.0),
             (0, 7, 0.015625, 5.142857142857143, 0.02334220201289086),
-            (30, 12, 0.007915897334896727, 6.880952380952381, 0.008711912962379598),
+            (
+                30,
+                12,
+                0.007915897334896727,
+                6.880952380952381,
+                0.008711912962379598,
+            ),
             (1, 0, 1.0, 0.0, 1.0),
         ];
         for (b, c, p, x, px) in cases {
@@ -981,7 +997,10 @@ mod tests {
         ]
         .map(|(same, score)| Labelled { same, score });
         let s = ScoreSet::new(pairs);
-        assert_eq!((s.genuine_count(), s.impostor_count(), s.fta_pairs()), (4, 4, 2));
+        assert_eq!(
+            (s.genuine_count(), s.impostor_count(), s.fta_pairs()),
+            (4, 4, 2)
+        );
         let r = rates_at(&s, 0.6);
         assert_eq!((r.false_matches, r.false_non_matches), (1, 1));
         assert_eq!((r.fmr, r.fnmr, r.fta), (Some(0.25), Some(0.25), Some(0.2)));

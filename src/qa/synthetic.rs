@@ -1,5 +1,5 @@
 //! Synthetic score sets (no images, no engine) for the QA screen's tests and its frame-time
-//! measurement: genuine ~ N(0.80, 0.08), impostor ~ N(0.30, 0.10), clamped to [0, 1], drawn with
+//! measurement: genuine ~ N(0.65, 0.10), impostor ~ N(0.35, 0.10) (EER about 7 %), clamped to [0, 1], drawn with
 //! SplitMix64 so a seed gives the same set everywhere.
 
 use std::path::Path;
@@ -34,7 +34,11 @@ pub fn evaluation(
     let mut scores = Vec::with_capacity(genuine + impostor);
     for k in 0..genuine + impostor {
         let same = k < genuine;
-        let (mean, sd) = if same { (0.80 + shift, 0.08) } else { (0.30, 0.10) };
+        let (mean, sd) = if same {
+            (0.65 + shift, 0.10)
+        } else {
+            (0.35, 0.10)
+        };
         let s = (mean + sd * normal(&mut rng)).clamp(0.0, 1.0);
         let tag = if same { "g" } else { "i" };
         pairs.push(QaPair {
@@ -62,8 +66,8 @@ pub fn evaluation(
         sha256_of: "the generator's parameters (synthetic data)".into(),
         pairs,
         selection: vec![format!(
-            "synthetic: {genuine} genuine ~ N({:.2}, 0.08), {impostor} impostor ~ N(0.30, 0.10), seed {seed}",
-            0.80 + shift
+            "synthetic: {genuine} genuine ~ N({:.2}, 0.10), {impostor} impostor ~ N(0.35, 0.10), seed {seed}",
+            0.65 + shift
         )],
         notes: Vec::new(),
         rejected_lines: Vec::new(),

@@ -12,5 +12,6 @@ mod gui;
 mod gui_remote;
 mod layering;
 mod liveness;
+mod qa;
 mod reference;
 mod remote;
