@@ -10,7 +10,8 @@ instead of the station's Rust code:
     (scipy.stats.beta.ppf, as bob.measure), FTA, FAR = FMR*(1-FTA), FRR = FTA + FNMR*(1-FTA),
 
 and compares each with DIR/report.json. Exit 0 when every number agrees within --tolerance
-(default 0.001 = 0.1 percentage point), 1 when one does not, 3 when the packages are missing.
+(default 0.001 = 0.1 percentage point), 1 when one does not, 2 when there is nothing to check
+(no labelled scores), 3 when the packages are missing.
 
 Install the dependencies with:  python3 -m pip install -r scripts/qa-crosscheck-requirements.txt
 (or: python3 -m pip install scikit-learn scipy)
@@ -46,6 +47,12 @@ def clopper_pearson(k, n, alpha=0.05):
     lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
     hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
     return [lo, hi]
+
+
+def show(x):
+    if isinstance(x, float):
+        return f"{x:.8g}"
+    return str(x)
 
 
 def load_scores(path):
@@ -101,6 +108,10 @@ def main():
 
     report = json.load(open(os.path.join(args.dir, "report.json"), encoding="utf-8"))
     gen, imp, fta, pairs = load_scores(os.path.join(args.dir, "scores.csv"))
+    if len(gen) == 0 or len(imp) == 0:
+        print("qa-crosscheck: nothing to check: the report has no labelled genuine and impostor scores "
+              f"({len(gen)} genuine, {len(imp)} impostor; an audit log is unlabelled)", file=sys.stderr)
+        return 2
     y = np.concatenate([np.ones(len(gen)), np.zeros(len(imp))])
     s = np.concatenate([gen, imp])
     rows = []  # (quantity, report, python)
@@ -165,7 +176,7 @@ def main():
             diff = f"{d:.2e}"
         if not ok:
             failed.append(name)
-        print(f"{name:44} {str(rust):>14.14} {str(py):>14.14} {diff:>10}{'' if ok else '  <-- differs'}")
+        print(f"{name:44} {show(rust):>14} {show(py):>14} {diff:>10}{'' if ok else '  <-- differs'}")
     for k, v in info.items():
         print(f"(info) {k}: {v:.6f}")
     print(f"largest difference in a rate: {worst:.2e} (tolerance {args.tolerance})")

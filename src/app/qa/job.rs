@@ -126,6 +126,13 @@ impl Job {
     }
 }
 
+/// A screen that goes away stops its job (before the next image).
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
 fn run(
     paths: &StationPaths,
     req: &ScoreRequest,

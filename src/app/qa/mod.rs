@@ -68,6 +68,8 @@ pub struct Form {
     pub group_column: String,
     pub impostor_sample: String,
     pub seed: String,
+    /// Exclusions file (empty: `<input>.qa-exclusions.json` beside the input).
+    pub exclusions: String,
     pub mode: SearchMode,
     pub compare: bool,
     pub threads: usize,
@@ -83,6 +85,7 @@ impl Default for Form {
             group_column: String::new(),
             impostor_sample: String::new(),
             seed: "0".into(),
+            exclusions: String::new(),
             mode: SearchMode::Fast,
             compare: false,
             threads: 1,
@@ -113,7 +116,7 @@ impl Form {
             source_prefix: opt(&self.source_prefix),
             group_column: opt(&self.group_column),
             impostors,
-            exclusions: None,
+            exclusions: opt(&self.exclusions).map(PathBuf::from),
             mode: self.mode,
             compare: self.compare && self.kind != SourceKind::AuditLog,
             threads: self.threads,
@@ -344,6 +347,15 @@ impl QaScreen {
                             .color(GREY),
                     );
                 }
+            });
+            ui.horizontal(|ui| {
+                let l = ui.label("Exclusions file");
+                ui.add(egui::TextEdit::singleline(&mut self.form.exclusions).desired_width(420.0))
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "where marks are read and written (empty: <input>.qa-exclusions.json beside the input; \
+                         give another path when the input's folder is read-only)",
+                    );
             });
             ui.horizontal(|ui| {
                 if self.form.kind != SourceKind::AuditLog {
@@ -872,6 +884,14 @@ impl QaScreen {
                     ui.end_row();
                 }
             });
+        ui.label(
+            RichText::new(format!(
+                "{} is taken at the lowest threshold whose FMR does not exceed {}'s at {t:.4}",
+                b.label, a.label
+            ))
+            .small()
+            .color(GREY),
+        );
         ui.label(format!(
             "McNemar on {} paired decisions: {} right only with {}, {} right only with {}; exact p = {:.4} (χ² {:.2}, p {:.4})",
             m.pairs, m.a_right_b_wrong, a.label, m.a_wrong_b_right, b.label, m.exact_p, m.chi2, m.chi2_p
