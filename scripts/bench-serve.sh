@@ -34,16 +34,14 @@ cleanup() {
 trap cleanup EXIT
 
 python3 - "$probe" "$gallery" "$work" <<'PY'
-import base64, json, secrets, socket, sys
+import base64, json, secrets, sys
 probe, gallery, work = sys.argv[1:]
 b64 = lambda p: base64.b64encode(open(p, "rb").read()).decode()
 json.dump({"os": "DESKTOP", "probe": b64(probe), "gallery": [b64(gallery)], "search_mode": "FAST"},
           open(f"{work}/body.json", "w"))
 open(f"{work}/token", "w").write(secrets.token_hex(24) + "\n")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); open(f"{work}/port", "w").write(str(s.getsockname()[1])); s.close()
 PY
 chmod 600 "$work/token"
-port="$(cat "$work/port")"
 cat >"$work/post.lua" <<LUA
 local f = assert(io.open("$work/body.json", "rb")); wrk.body = f:read("*a"); f:close()
 local t = assert(io.open("$work/token", "r")); local token = t:read("*l"); t:close()
@@ -52,15 +50,19 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. token
 LUA
 
-"$bin" --log "$work/audit.jsonl" --key "$work/key.pem" serve --bind "127.0.0.1:$port" \
+# Port 0: the server picks a free port and logs it.
+"$bin" --log "$work/audit.jsonl" --key "$work/key.pem" serve --bind "127.0.0.1:0" \
   --token-file "$work/token" --workers "$workers" --queue 64 2>"$work/serve.err" &
 server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$work/serve.err" 2>/dev/null && break
+base=""
+for _ in $(seq 1 300); do
+  base="$(grep -o 'listening on http://[0-9.:]*' "$work/serve.err" 2>/dev/null | head -1 | sed 's/listening on //')" || true
+  [ -n "$base" ] && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
   sleep 0.2
 done
-url="http://127.0.0.1:$port/v2/face-recognition/compare"
+[ -n "$base" ] || { echo "bench: the server did not start" >&2; cat "$work/serve.err" >&2; exit 1; }
+url="$base/v2/face-recognition/compare"
 # Warm-up (first-run allocations), not measured.
 wrk -t1 -c2 -d2s -s "$work/post.lua" "$url" >/dev/null
 sleep 1 # let the warm-up's last answers land in the log before counting

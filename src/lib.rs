@@ -11,6 +11,7 @@ pub mod cli;
 pub mod digest;
 pub mod engine;
 pub mod eval;
+pub mod kiosk;
 pub mod paths;
 pub mod qa;
 pub mod record;

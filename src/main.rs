@@ -57,14 +57,13 @@ enum Command {
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
-        command: RecordCommand,
+        command: cli::record::RecordCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum RecordCommand {
-    /// Checks every signature and the hash chain of an audit log; names the first bad line.
-    Verify { log: PathBuf },
+    /// The station's signing key: show it to verifiers, create it, rotate it.
+    Key {
+        #[command(subcommand)]
+        command: cli::key::KeyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,6 +84,7 @@ fn main() -> ExitCode {
         log: args.log.clone(),
         key: args.key.clone(),
     };
+    let (key_path, log_path) = (args.key.clone(), args.log.clone());
     let result = match args.command {
         Some(Command::Compare(a)) => cli::compare::run(&paths, a),
         Some(Command::Liveness(a)) => cli::liveness::run(&paths, a),
@@ -92,9 +92,10 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => cli::bench::run(&paths, a),
         Some(Command::Serve(a)) => cli::serve::run(&paths, a),
         Some(Command::Qa(a)) => cli::qa::run(&paths, a),
-        Some(Command::Record {
-            command: RecordCommand::Verify { log },
-        }) => cli::record::verify(&log),
+        Some(Command::Record { command }) => cli::record::run(key_path.as_deref(), command),
+        Some(Command::Key { command }) => {
+            cli::key::run(key_path.as_deref(), log_path.as_deref(), command)
+        }
         None => facestation::app::run(facestation::app::StationOptions {
             worker: facestation::app::worker::WorkerConfig {
                 paths,

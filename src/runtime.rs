@@ -296,6 +296,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_load_failure_keeps_a_path_holding_colons_whole() {
+        let f = OrtInitFailure::Load {
+            path: PathBuf::from("/opt/ort:v1.31/libonnxruntime.so"),
+            reason: "bad ELF: wrong class".into(),
+        };
+        match RuntimeError::from(&f) {
+            RuntimeError::OrtLoad { path, reason } => {
+                assert_eq!(path, PathBuf::from("/opt/ort:v1.31/libonnxruntime.so"));
+                assert_eq!(reason, "bad ELF: wrong class");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn manifest_parses_and_names_every_role() {
         let entries = manifest_entries().expect("manifest");
         for role in ["detector", "embedder", "liveness_v2", "liveness_v1se"] {

@@ -36,7 +36,8 @@ impl SearchMode {
             "FAST" => Ok(SearchMode::Fast),
             "ACCURATE" => Ok(SearchMode::Accurate),
             _ => Err(ApiError::invalid(format!(
-                "unknown search_mode `{s}` (use FAST or ACCURATE)"
+                "unknown search_mode {} (use FAST or ACCURATE)",
+                echo(s)
             ))),
         }
     }
@@ -60,7 +61,8 @@ impl Os {
             "IOS" => Ok(Os::Ios),
             "ANDROID" => Ok(Os::Android),
             _ => Err(ApiError::invalid(format!(
-                "unknown os `{s}` (use DESKTOP, IOS or ANDROID)"
+                "unknown os {} (use DESKTOP, IOS or ANDROID)",
+                echo(s)
             ))),
         }
     }
@@ -241,32 +243,145 @@ fn check_unit(name: &str, v: f64) -> Result<f64, ApiError> {
     }
 }
 
-/// Decodes a base64 image string; accepts a `data:image/...;base64,` prefix and line breaks.
-pub fn decode_base64_image(s: &str, field: &str) -> Result<Vec<u8>, ApiError> {
-    let s = s.trim();
-    let s = match s.strip_prefix("data:") {
-        Some(rest) => match rest.split_once(";base64,") {
-            Some((_, data)) => data,
-            None => {
-                return Err(ApiError::not_base64(format!(
-                    "{field}: a data URI without ;base64,"
-                )))
-            }
-        },
-        None => s,
+/// Longest part of a client's string that an error message quotes.
+pub const ECHO_CHARS: usize = 40;
+
+/// A client's string as an error message may quote it: at most [`ECHO_CHARS`] characters, quoted
+/// and escaped (`"\u{1b}[31m"`, not the escape itself), with the full length when it was cut. A
+/// request field can be megabytes long or carry terminal escapes; neither reaches an answer or a
+/// terminal raw.
+pub fn echo(s: &str) -> String {
+    let mut out = String::with_capacity(ECHO_CHARS + 16);
+    out.push('"');
+    let mut chars = s.chars();
+    for c in chars.by_ref().take(ECHO_CHARS) {
+        out.extend(c.escape_debug());
+    }
+    out.push('"');
+    if chars.next().is_some() {
+        out.push_str(&format!("... ({} characters)", s.chars().count()));
+    }
+    out
+}
+
+/// Splits a `data:<type>;base64,` prefix off (any case, RFC 2397); returns the data and its byte
+/// offset in `s`. `Err` for a data URL that is not base64.
+fn strip_data_url(s: &str) -> Result<(&str, usize), String> {
+    let is_data = s.len() >= 5 && s.as_bytes()[..5].eq_ignore_ascii_case(b"data:");
+    if !is_data {
+        return Ok((s, 0));
+    }
+    let Some(comma) = s.find(',') else {
+        return Err("a data URI without a `,` before its data".into());
     };
-    if s.len() < MIN_IMAGE_B64_CHARS {
+    let header = &s[..comma];
+    let base64 =
+        header.len() >= 7 && header.as_bytes()[header.len() - 7..].eq_ignore_ascii_case(b";base64");
+    if !base64 {
+        return Err(format!(
+            "a data URI that is not base64 ({}): use `data:image/...;base64,`",
+            echo(header)
+        ));
+    }
+    Ok((&s[comma + 1..], comma + 1))
+}
+
+/// Decodes a base64 image string; accepts a `data:image/...;base64,` prefix (any case), line
+/// breaks and other ASCII whitespace, padding or none, and the URL-safe alphabet. An error names
+/// the first bad character and its offset in the string as sent.
+pub fn decode_base64_image(s: &str, field: &str) -> Result<Vec<u8>, ApiError> {
+    let lead = s.len() - s.trim_start().len();
+    let trimmed = s.trim();
+    let (data, prefix) =
+        strip_data_url(trimmed).map_err(|e| ApiError::not_base64(format!("{field}: {e}")))?;
+    let start = lead + prefix;
+    if data.len() < MIN_IMAGE_B64_CHARS {
         return Err(ApiError::not_base64(format!(
             "{field}: {} characters is too short to be a base64 image",
-            s.len()
+            data.len()
         )));
     }
-    let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.as_bytes()))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(cleaned.as_bytes()))
-        .map_err(|e| ApiError::not_base64(format!("{field}: not valid base64 ({e})")))
+    let bad = |offset: usize, what: String| {
+        ApiError::not_base64(format!(
+            "{field}: not valid base64: {what} at offset {offset}"
+        ))
+    };
+    // One pass finds the alphabet (the first of `+/` or `-_` decides) and the first character
+    // that does not belong, so that its offset is the one in the string as sent.
+    let mut url_safe: Option<bool> = None;
+    let mut whitespace = false;
+    for (i, c) in data.char_indices() {
+        let ok = match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '=' => true,
+            '+' | '/' => !*url_safe.get_or_insert(false),
+            '-' | '_' => *url_safe.get_or_insert(true),
+            c if c.is_ascii_whitespace() => {
+                whitespace = true;
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            let what = match (c, url_safe) {
+                ('+' | '/' | '-' | '_', _) => format!(
+                    "{} mixes the standard and the URL-safe alphabet",
+                    echo(&c.to_string())
+                ),
+                _ => format!("{} is not a base64 character", echo(&c.to_string())),
+            };
+            return Err(bad(start + i, what));
+        }
+    }
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let engine = if url_safe == Some(true) {
+        GeneralPurpose::new(&base64::alphabet::URL_SAFE, config)
+    } else {
+        GeneralPurpose::new(&base64::alphabet::STANDARD, config)
+    };
+    // Only a string with whitespace is copied; a clean one (the usual case) is decoded in place.
+    let cleaned;
+    let bytes = if whitespace {
+        cleaned = data
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect::<Vec<u8>>();
+        &cleaned[..]
+    } else {
+        data.as_bytes()
+    };
+    engine.decode(bytes).map_err(|e| {
+        use base64::DecodeError as D;
+        // The decoder's offsets count the characters kept; map them back to the string as sent.
+        let original = |kept: usize| {
+            start
+                + data
+                    .char_indices()
+                    .filter(|(_, c)| !c.is_ascii_whitespace())
+                    .nth(kept)
+                    .map_or(data.len(), |(i, _)| i)
+        };
+        match e {
+            D::InvalidByte(at, b) => bad(
+                original(at),
+                format!("{} is out of place", echo(&char::from(b).to_string())),
+            ),
+            D::InvalidLastSymbol(at, b) => bad(
+                original(at),
+                format!(
+                    "the last character {} leaves stray bits (the data is cut or altered)",
+                    echo(&char::from(b).to_string())
+                ),
+            ),
+            D::InvalidLength(n) => ApiError::not_base64(format!(
+                "{field}: not valid base64: {n} characters cannot be base64 (the data is cut)"
+            )),
+            D::InvalidPadding => {
+                ApiError::not_base64(format!("{field}: not valid base64: wrong `=` padding"))
+            }
+        }
+    })
 }
 
 /// An error in Verifik's style: `{"error": ..., "code": ..., "status": ...}`.
@@ -374,6 +489,108 @@ mod tests {
     fn data_uri_prefix_is_accepted() {
         let s = format!("data:image/jpeg;base64,{}", b64(120));
         assert_eq!(decode_base64_image(&s, "probe").expect("ok").len(), 120);
+        for prefix in [
+            "DATA:image/jpeg;BASE64,",
+            "Data:image/png;Base64,",
+            "data:;base64,",
+        ] {
+            let s = format!("{prefix}{}", b64(120));
+            assert_eq!(decode_base64_image(&s, "probe").expect(prefix).len(), 120);
+        }
+        let e = decode_base64_image(&format!("data:image/jpeg,{}", b64(120)), "probe")
+            .expect_err("not base64");
+        assert!(e.message.contains("not base64"), "{}", e.message);
+    }
+
+    #[test]
+    fn whitespace_padding_and_url_safe_are_accepted() {
+        let raw: Vec<u8> = (0..=255u8).cycle().take(301).collect();
+        let std = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let wrapped: String = std
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\r\n", String::from_utf8_lossy(c)))
+            .collect();
+        assert_eq!(
+            decode_base64_image(&wrapped, "probe").expect("wrapped"),
+            raw
+        );
+        let unpadded = std.trim_end_matches('=');
+        assert_eq!(
+            decode_base64_image(unpadded, "probe").expect("unpadded"),
+            raw
+        );
+        let url = base64::engine::general_purpose::URL_SAFE.encode(&raw);
+        assert_eq!(decode_base64_image(&url, "probe").expect("url-safe"), raw);
+    }
+
+    #[test]
+    fn a_bad_character_is_reported_at_its_offset_in_the_string_as_sent() {
+        let mut s = b64(3000);
+        s.replace_range(1000..1001, "%");
+        let e = decode_base64_image(&s, "probe").expect_err("bad");
+        assert!(e.message.contains("offset 1000"), "{}", e.message);
+        assert!(
+            e.message.contains("'%'") || e.message.contains("\"%\""),
+            "{}",
+            e.message
+        );
+        // Line breaks and a data URL prefix do not shift the offset.
+        let wrapped: String = s
+            .as_bytes()
+            .chunks(100)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        let at = wrapped.find('%').expect("the bad char");
+        let e = decode_base64_image(&wrapped, "probe").expect_err("bad");
+        assert!(
+            e.message.contains(&format!("offset {at}")),
+            "{at}: {}",
+            e.message
+        );
+        let prefixed = format!("  DATA:image/jpeg;BASE64,{s}");
+        let at = prefixed.find('%').expect("the bad char");
+        let e = decode_base64_image(&prefixed, "probe").expect_err("bad");
+        assert!(
+            e.message.contains(&format!("offset {at}")),
+            "{at}: {}",
+            e.message
+        );
+        // Padding in the middle, and a mixed alphabet, point at the character too.
+        let mut s = b64(3000);
+        s.replace_range(2000..2001, "=");
+        let e = decode_base64_image(&s, "probe").expect_err("bad");
+        assert!(e.message.contains("offset 2000"), "{}", e.message);
+        let mut s = b64(3000).replace(['+', '/'], "A");
+        s.replace_range(10..11, "-");
+        s.replace_range(500..501, "+");
+        let e = decode_base64_image(&s, "probe").expect_err("mixed");
+        assert!(e.message.contains("offset 500"), "{}", e.message);
+    }
+
+    #[test]
+    fn echoed_strings_are_bounded_and_escaped() {
+        let huge = "X".repeat(4 * 1024 * 1024);
+        let e = SearchMode::parse(&huge).expect_err("unknown");
+        assert!(e.message.len() < 200, "{} bytes", e.message.len());
+        assert!(e.message.contains("4194304 characters"), "{}", e.message);
+        let ansi = "\u{1b}[31mRED\u{1b}[0m\n";
+        for e in [
+            SearchMode::parse(ansi).expect_err("unknown"),
+            Os::parse(ansi).expect_err("unknown"),
+        ] {
+            assert!(
+                !e.message.chars().any(|c| c.is_control()),
+                "{:?}",
+                e.message
+            );
+            assert!(e.message.contains("\\u{1b}[31mRED"), "{}", e.message);
+        }
+        assert_eq!(echo("FAST"), "\"FAST\"");
+        assert_eq!(
+            echo(&"é".repeat(50)).chars().filter(|c| *c == 'é').count(),
+            ECHO_CHARS
+        );
     }
 
     #[test]

@@ -394,7 +394,7 @@ fn run(
 }
 
 fn open_recorder(config: &WorkerConfig) -> (SharedRecorder, RecorderInfo) {
-    match Recorder::open(&config.paths) {
+    match Recorder::open(&config.paths).map(|r| r.with_checkpoint_on_close(true)) {
         Ok(r) => {
             let r = match &config.stamper {
                 Some(s) => r.with_stamper(s.clone()),

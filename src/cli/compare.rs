@@ -145,6 +145,15 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
             review_band: review_band(&args)?,
             context: DecisionContext {
                 operator: args.operator.clone(),
+                gallery_names: args
+                    .gallery
+                    .iter()
+                    .map(|p| {
+                        p.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
                 ..DecisionContext::default()
             },
         },

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod compare;
 pub mod eval;
+pub mod key;
 pub mod liveness;
 pub mod qa;
 pub mod record;

@@ -8,6 +8,7 @@ use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -35,6 +36,47 @@ pub struct ServeArgs {
     /// Largest request body, in MiB.
     #[arg(long, default_value_t = 25)]
     pub body_limit_mb: usize,
+    /// Request bodies held at once across all requests, in MiB (default: four body limits);
+    /// beyond it a request is answered 503 before its body is read.
+    #[arg(long)]
+    pub body_budget_mb: Option<usize>,
+    /// Open connections at most (default: what the open-file limit allows, less a reserve).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send its request headers (also bounds an idle connection).
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout_s: f64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 5.0)]
+    pub keep_alive_s: f64,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, default_value_t = 30.0)]
+    pub body_timeout_s: f64,
+    /// Longest pause, in seconds, between two pieces of a request body.
+    #[arg(long, default_value_t = 10.0)]
+    pub body_idle_s: f64,
+    /// Seconds a shutdown waits for the decisions in flight.
+    #[arg(long, default_value_t = 30.0)]
+    pub grace_s: f64,
+}
+
+fn seconds(flag: &str, s: f64) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| CliError::Usage(format!("--{flag} must be a positive number of seconds")))
+}
+
+/// Logs to stderr; `RUST_LOG` (e.g. `debug`, `facestation=debug`) chooses what, `info` by default.
+/// Nothing logged carries a header, so the token never reaches the log.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 fn read_token(path: &Path) -> Result<BearerToken, CliError> {
@@ -46,8 +88,8 @@ fn read_token(path: &Path) -> Result<BearerToken, CliError> {
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "facestation serve: warning: {} is readable by other users; run `chmod 600` on it",
+            tracing::warn!(
+                "{} is readable by other users; run `chmod 600` on it",
                 path.display()
             );
         }
@@ -66,6 +108,20 @@ fn is_loopback(bind: &str) -> Result<bool, CliError> {
 }
 
 pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> {
+    init_tracing();
+    if let Some((before, after)) = server::raise_fd_limit() {
+        if after > before {
+            tracing::info!("open-file limit raised from {before} to {after}");
+        }
+    }
+    let timeouts = server::Timeouts {
+        header_read: seconds("header-timeout-s", args.header_timeout_s)?,
+        keep_alive: seconds("keep-alive-s", args.keep_alive_s)?,
+        body_read: seconds("body-timeout-s", args.body_timeout_s)?,
+        body_idle: seconds("body-idle-s", args.body_idle_s)?,
+        ..server::Timeouts::default()
+    };
+    let grace = seconds("grace-s", args.grace_s)?;
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     if token.is_none() {
         if !is_loopback(&args.bind)? {
@@ -74,11 +130,9 @@ pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> 
                 args.bind
             )));
         }
-        eprintln!(
-            "facestation serve: warning: no --token-file, so authentication is OFF (loopback only)"
-        );
+        tracing::warn!("no --token-file, so authentication is OFF (loopback only)");
     }
-    let recorder = Arc::new(recorder(paths)?);
+    let recorder = Arc::new(recorder(paths)?.with_checkpoint_on_close(true));
     let models = VerifiedModels::locate(paths.models.as_deref())?;
     let mut config = ServeConfig::local(models, PipelineConfig::default(), recorder.clone());
     config.bind = args.bind;
@@ -86,16 +140,13 @@ pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> 
     config.workers = args.workers.unwrap_or_else(server::default_workers).max(1);
     config.queue = args.queue;
     config.body_limit = args.body_limit_mb.saturating_mul(1024 * 1024);
+    config.body_budget = args.body_budget_mb.map(|m| m.saturating_mul(1024 * 1024));
+    config.max_connections = args.max_connections;
+    config.timeouts = timeouts;
+    config.grace = grace;
     config.handle_signals = true;
-    let (workers, auth) = (config.workers, config.token.is_some());
+    tracing::info!("audit log {}", recorder.log_path().display());
     let running = server::start(config).map_err(CliError::Serve)?;
-    eprintln!(
-        "facestation serve: listening on {} ({workers} workers, auth {}); audit log {}",
-        running.base_url(),
-        if auth { "on" } else { "OFF" },
-        recorder.log_path().display()
-    );
     running.wait().map_err(CliError::Serve)?;
-    eprintln!("facestation serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,10 @@ const COMPARE_LIVE_PATH: &str = "/v2/face-recognition/compare-live";
 const LIVENESS_PATH: &str = "/v2/face-recognition/liveness";
 /// Backoff never waits longer than this between two attempts, whatever Retry-After says.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Bodies larger than this are sent with `Expect: 100-continue` (as curl does): a server that
+/// refuses them (413 too large, 401, 503 busy) says so before the upload, instead of the client
+/// pushing megabytes into a connection that is being closed and seeing a broken pipe.
+pub const EXPECT_CONTINUE_ABOVE: usize = 1024 * 1024;
 
 /// The token from `VERIFIK_TOKEN`.
 pub fn token_from_env() -> Result<BearerToken, RemoteError> {
@@ -275,32 +279,41 @@ impl RemoteVerifier {
         loop {
             attempt += 1;
             let last = attempt > self.config.max_retries;
-            let result = self
+            let mut request = self
                 .agent
                 .post(&url)
                 .header("Authorization", &auth)
                 .header("Accept", "application/json")
-                .content_type("application/json")
-                .send(body)
-                .and_then(|mut resp| {
-                    let status = resp.status().as_u16();
-                    let retry_after_s = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
-                    let body = resp
-                        .body_mut()
-                        .with_config()
-                        .limit(self.config.max_response_bytes)
-                        .read_to_string()?;
-                    Ok(Answer {
-                        status,
-                        body,
-                        retry_after_s,
-                        attempts: attempt,
-                    })
-                });
+                .content_type("application/json");
+            if body.len() > EXPECT_CONTINUE_ABOVE {
+                request = request.header("Expect", "100-continue");
+            }
+            let result = request.send(body).and_then(|mut resp| {
+                let status = resp.status().as_u16();
+                let retry_after_s = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let body = match resp
+                    .body_mut()
+                    .with_config()
+                    .limit(self.config.max_response_bytes)
+                    .read_to_string()
+                {
+                    Ok(b) => b,
+                    // A refusal's status is the answer even when the connection broke (a reset
+                    // after a 413) before its body arrived: it is final, not a network error.
+                    Err(_) if (400..500).contains(&status) => String::new(),
+                    Err(e) => return Err(e),
+                };
+                Ok(Answer {
+                    status,
+                    body,
+                    retry_after_s,
+                    attempts: attempt,
+                })
+            });
             match result {
                 Ok(a) if a.status >= 500 && !last => {
                     let hinted = a.retry_after_s.map(Duration::from_secs);

@@ -437,14 +437,16 @@ fn sample_impostors(
 
 /// Reads the station's audit log (JSON Lines): one unlabelled pair per gallery image of every
 /// compare record (`station.gallery[].score`, else `data.result.score`). Lines whose signature
-/// does not verify are left out of the statistics and listed; other records (liveness,
-/// configuration) are counted in a note.
+/// does not verify are left out of the statistics and listed; tombstones of purged records and
+/// other records (liveness, configuration, key rotation, purge) are counted in notes. The hash
+/// chain is not checked here (`facestation record verify` does that).
 pub fn load_audit_log(path: &Path) -> Result<Dataset, QaError> {
     let bytes = std::fs::read(path)
         .map_err(|e| QaError::Input(format!("reading {}: {e}", path.display())))?;
     let mut pairs = Vec::new();
     let mut rejected = Vec::new();
     let mut other = 0usize;
+    let mut purged = 0usize;
     let mut records = 0usize;
     let mut modes: BTreeMap<String, usize> = BTreeMap::new();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -464,6 +466,10 @@ pub fn load_audit_log(path: &Path) -> Result<Dataset, QaError> {
             continue;
         }
         records += 1;
+        if v["purged"].as_bool() == Some(true) {
+            purged += 1;
+            continue;
+        }
         let data = &v["data"];
         let kind = data["type"].as_str().unwrap_or("");
         if !kind.starts_with("compare") {
@@ -509,6 +515,11 @@ pub fn load_audit_log(path: &Path) -> Result<Dataset, QaError> {
     let mut notes = vec![format!(
         "{records} records with a valid signature; production scores are unlabelled: only their distribution and the share accepted at a threshold can be shown, not FMR or FNMR"
     )];
+    if purged > 0 {
+        notes.push(format!(
+            "{purged} records purged by retention (tombstones): their scores are gone and not counted"
+        ));
+    }
     if other > 0 {
         notes.push(format!(
             "{other} records that are not compare decisions (liveness, configuration) skipped"

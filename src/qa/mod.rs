@@ -35,6 +35,21 @@ pub use report::{threshold_basis, Evaluation, ThresholdBasis, ThresholdRule};
 pub use scoring::{score_pairs, Cancelled, Progress};
 pub use stats::ScoreSet;
 
+/// ISO 8601 UTC with milliseconds ("2026-01-31T12:00:00.000Z"), the records' time format.
+pub fn iso_millis(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QaError {
     /// The input could not be read or is malformed (names the file and line).

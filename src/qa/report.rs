@@ -445,7 +445,7 @@ pub fn report_json(e: &Evaluation, rule: ThresholdRule, now: OffsetDateTime) -> 
     let mut v = json!({
         "report": REPORT_KIND,
         "format_version": FORMAT_VERSION,
-        "created_at": crate::record::build::iso_millis(now),
+        "created_at": crate::qa::iso_millis(now),
         "station_version": env!("CARGO_PKG_VERSION"),
         "input": {
             "kind": e.dataset.kind,
@@ -801,7 +801,7 @@ pub fn threshold_basis(
         fmr_target_supported: fmr_target
             .map(|t| e.set.impostor_count() as u64 >= stats::required_impostors(t)),
         excluded_pairs: e.excluded_count(),
-        date: crate::record::build::iso_millis(now),
+        date: crate::qa::iso_millis(now),
     })
 }
 

@@ -9,6 +9,8 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use super::timeutil::iso_millis;
+use super::timeutil::short_id;
 use crate::engine::verdict::{Judgement, ReviewBand};
 use crate::engine::{CompareOutcome, Decision, LivenessOutcome};
 
@@ -79,6 +81,8 @@ pub struct DecisionContext {
     pub claimed_id: Option<String>,
     pub kiosk_id: Option<String>,
     pub attempt: Option<u32>,
+    /// The gallery images' file names (base names only), in gallery order, for the history.
+    pub gallery_names: Vec<String>,
 }
 
 /// A change of a setting that affects decisions (threshold, mode, engine, review band),
@@ -106,20 +110,6 @@ pub struct RecordOptions {
     pub context: DecisionContext,
 }
 
-pub fn iso_millis(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
 /// Verifik's human date, e.g. "September 29, 2023 6:57 PM" (UTC).
 pub fn verifik_date(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
@@ -144,15 +134,6 @@ fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     OsRng.fill_bytes(&mut b);
     hex::encode(b)
-}
-
-fn short_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut b = [0u8; 5];
-    OsRng.fill_bytes(&mut b);
-    b.iter()
-        .map(|x| ALPHABET[usize::from(*x) % ALPHABET.len()] as char)
-        .collect()
 }
 
 /// Builds the unsigned record of one decision.
@@ -238,6 +219,7 @@ pub fn build_record(
         "claimedId": options.context.claimed_id,
         "kioskId": options.context.kiosk_id,
         "attempt": options.context.attempt,
+        "galleryNames": options.context.gallery_names,
     });
     json!({
         "id": stamp.record_id(),

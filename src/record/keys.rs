@@ -5,18 +5,19 @@
 //! verify them and an operator can pin the station's key.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, PrivateKeyInfo, SecretDocument};
 use ed25519_dalek::{Signer, SigningKey};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::fsutil::{open_read, write_temp_sibling};
 use super::{create_private_dir_all, io_err, sync_parent_dir, RecordError};
 
 /// A PEM PKCS#8 Ed25519 key is ~120 bytes; anything far larger is not ours
@@ -61,11 +62,32 @@ impl StationKey {
     /// An existing file that group/other may access is refused rather than
     /// silently fixed: a key that may have been readable by others should be
     /// treated as compromised by a human, not by us.
+    ///
+    /// Safe against concurrent first runs: the key appears under its name
+    /// only complete (see [`StationKey::create_at`]), and every process that
+    /// loses the race loads the winner's key.
     pub fn load_or_create(path: &Path) -> Result<Self, RecordError> {
-        match File::open(path) {
+        match Self::load(path) {
+            Err(RecordError::KeyNotFound { .. }) => Self::create_at(path),
+            other => other,
+        }
+    }
+
+    /// Loads the key at `path`; never creates one
+    /// ([`RecordError::KeyNotFound`] if there is none).
+    pub fn load(path: &Path) -> Result<Self, RecordError> {
+        // Non-blocking open plus a type check of the handle: a FIFO at the
+        // key path would otherwise block this open forever.
+        match open_read(path) {
             Ok(file) => Self::load_from(path, file),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(path),
-            Err(e) => Err(io_err(path)(e)),
+            Err(RecordError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(RecordError::KeyNotFound {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -104,52 +126,52 @@ impl StationKey {
             path: path.to_path_buf(),
             reason: "not UTF-8 text".into(),
         })?;
-        let signing =
-            SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| RecordError::MalformedKey {
-                path: path.to_path_buf(),
-                reason: format!("not a PKCS#8 PEM Ed25519 private key: {e}"),
-            })?;
+        let signing = SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| diagnose(path, pem, e))?;
         Ok(Self { signing })
     }
 
-    fn create(path: &Path) -> Result<Self, RecordError> {
+    /// Creates a fresh key at `path`, or loads the one another process put
+    /// there first.
+    ///
+    /// The PEM is written to a temp file in the same directory and fsynced,
+    /// then hard-linked to `path`: `link` fails if `path` exists, so the key
+    /// appears under its name atomically and complete, and a racing process
+    /// that loses gets `AlreadyExists` and loads the winner's key (with
+    /// `create_new` + write, a loser could read the file half-written).
+    fn create_at(path: &Path) -> Result<Self, RecordError> {
         let key = Self::generate()?;
-        let pem = key
-            .signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| RecordError::KeyEncoding(e.to_string()))?;
+        match key.write_new(path) {
+            Ok(()) => Ok(key),
+            Err(RecordError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Self::load(path)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes this key to `path` (mode 0600) as described in
+    /// [`StationKey::create_at`]; `AlreadyExists` if `path` exists.
+    pub(crate) fn write_new(&self, path: &Path) -> Result<(), RecordError> {
+        let pem = self.to_pem()?;
         if let Some(parent) = path.parent() {
             create_private_dir_all(parent)?;
         }
-        let mut opts = OpenOptions::new();
-        // create_new: never clobber a key that appeared meanwhile; mode is
-        // applied at creation so the file is never briefly world-readable.
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut file = match opts.open(path) {
-            Ok(f) => f,
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let file = File::open(path).map_err(io_err(path))?;
-                return Self::load_from(path, file);
-            }
-            Err(e) => return Err(io_err(path)(e)),
-        };
-        let written = file
-            .write_all(pem.as_bytes())
-            .and_then(|()| file.sync_all());
-        if let Err(e) = written {
-            drop(file);
-            // Do not leave a half-written key that would fail every later start.
-            let _ = std::fs::remove_file(path);
-            return Err(io_err(path)(e));
-        }
+        let tmp = write_temp_sibling(path, pem.as_bytes())?;
+        let linked = std::fs::hard_link(&tmp, path);
+        // The temp name is removed whether or not the link won.
+        let _ = std::fs::remove_file(&tmp);
+        linked.map_err(io_err(path))?;
         sync_parent_dir(path);
-        Ok(key)
+        Ok(())
+    }
+
+    /// The private key as PKCS#8 PEM (secret: zeroized on drop).
+    pub(crate) fn to_pem(&self) -> Result<Zeroizing<String>, RecordError> {
+        self.signing
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| RecordError::KeyEncoding(e.to_string()))
     }
 
     /// The raw 32-byte Ed25519 public key.
@@ -171,6 +193,67 @@ impl StationKey {
     /// Ed25519 signature of `msg`.
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.signing.sign(msg).to_bytes()
+    }
+}
+
+/// Ed25519's algorithm OID (RFC 8410).
+const ED25519_OID: &str = "1.3.101.112";
+
+/// Names of the key algorithms an operator is likely to point us at.
+fn algorithm_name(oid: &str, curve: Option<&str>) -> &'static str {
+    match (oid, curve) {
+        ("1.2.840.113549.1.1.1", _) => "RSA",
+        ("1.2.840.113549.1.1.10", _) => "RSA-PSS",
+        ("1.2.840.10040.4.1", _) => "DSA",
+        ("1.2.840.10045.2.1", Some("1.2.840.10045.3.1.7")) => "ECDSA P-256",
+        ("1.2.840.10045.2.1", Some("1.3.132.0.34")) => "ECDSA P-384",
+        ("1.2.840.10045.2.1", Some("1.3.132.0.35")) => "ECDSA P-521",
+        ("1.2.840.10045.2.1", Some("1.3.132.0.10")) => "ECDSA secp256k1",
+        ("1.2.840.10045.2.1", _) => "elliptic-curve (EC)",
+        ("1.3.101.110", _) => "X25519",
+        ("1.3.101.111", _) => "X448",
+        ("1.3.101.113", _) => "Ed448",
+        ("1.2.156.10197.1.301", _) => "SM2",
+        _ => "non-Ed25519",
+    }
+}
+
+/// Why a PEM is not our key, in the operator's terms. The Ed25519 decoder
+/// reports every foreign key with Ed25519's own OID (the OID it expected),
+/// so the PEM is decoded again here to name the algorithm actually found.
+fn diagnose(path: &Path, pem: &str, err: ed25519_dalek::pkcs8::Error) -> RecordError {
+    let malformed = |reason: String| RecordError::MalformedKey {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (label, doc) = match SecretDocument::from_pem(pem.trim()) {
+        Ok(d) => d,
+        Err(_) => return malformed(format!("not a PKCS#8 PEM Ed25519 private key: {err}")),
+    };
+    if label != "PRIVATE KEY" {
+        let hint = match label {
+            "ENCRYPTED PRIVATE KEY" => "an encrypted key; the station needs it unencrypted",
+            "RSA PRIVATE KEY" => "an RSA key in PKCS#1 form",
+            "EC PRIVATE KEY" => "an elliptic-curve key in SEC1 form",
+            "OPENSSH PRIVATE KEY" => "an OpenSSH key, not PKCS#8",
+            "PUBLIC KEY" => "a public key; the station needs its private key",
+            _ => "not a PKCS#8 private key",
+        };
+        return malformed(format!("PEM label is \"{label}\" ({hint})"));
+    }
+    let info = match PrivateKeyInfo::try_from(doc.as_bytes()) {
+        Ok(i) => i,
+        Err(e) => return malformed(format!("not a PKCS#8 private key: {e}")),
+    };
+    let oid = info.algorithm.oid.to_string();
+    if oid == ED25519_OID {
+        return malformed(format!("not a valid PKCS#8 Ed25519 private key: {err}"));
+    }
+    let curve = info.algorithm.parameters_oid().ok().map(|c| c.to_string());
+    RecordError::UnsupportedKeyAlgorithm {
+        path: path.to_path_buf(),
+        name: algorithm_name(&oid, curve.as_deref()),
+        oid,
     }
 }
 
@@ -267,6 +350,162 @@ mod tests {
             }
             // The bad file must not have been replaced.
             assert_eq!(std::fs::read(&path).expect("read"), content);
+        }
+    }
+
+    /// Concurrent first runs: 16 threads create the same key at once, 200
+    /// times. The code path is the one separate processes take (temp file +
+    /// hard link; the in-process mutex is not involved), see also the
+    /// process variant in tests/desk_cli.rs.
+    #[test]
+    fn racing_first_runs_all_get_the_same_complete_key() {
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 200;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut failures = Vec::new();
+        for round in 0..ROUNDS {
+            let path = dir.path().join(format!("r{round}")).join("station-key.pem");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+            let threads: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let path = path.clone();
+                    let barrier = std::sync::Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        StationKey::load_or_create(&path).map(|k| k.public_key_b64())
+                    })
+                })
+                .collect();
+            let keys: Vec<_> = threads
+                .into_iter()
+                .map(|t| t.join().expect("thread"))
+                .collect();
+            let first = keys[0].as_ref().ok().cloned();
+            for k in &keys {
+                match k {
+                    Ok(k) if Some(k) == first.as_ref() => {}
+                    other => failures.push(format!("round {round}: {other:?}")),
+                }
+            }
+            // No temp file is left beside the key.
+            let left = std::fs::read_dir(path.parent().expect("dir"))
+                .expect("ls")
+                .count();
+            if left != 1 {
+                failures.push(format!("round {round}: {left} files in the key folder"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_key_path_is_refused_not_waited_on() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.pem");
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("c");
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for r in [StationKey::load_or_create(&path), StationKey::load(&path)] {
+            match r {
+                Err(RecordError::NotRegularFile { kind, .. }) => {
+                    assert_eq!(kind, "a FIFO (named pipe)")
+                }
+                other => panic!("expected NotRegularFile, got {other:?}"),
+            }
+        }
+        match StationKey::load_or_create(dir.path()) {
+            Err(e @ RecordError::NotRegularFile { .. }) => {
+                assert!(e.to_string().contains("is a directory"), "{e}")
+            }
+            other => panic!("expected NotRegularFile, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn load_never_creates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("none.pem");
+        assert!(matches!(
+            StationKey::load(&path),
+            Err(RecordError::KeyNotFound { .. })
+        ));
+        assert!(!path.exists());
+    }
+
+    /// Each foreign key is reported with its own algorithm OID, not with
+    /// Ed25519's (what the decoder expected).
+    #[test]
+    fn non_ed25519_keys_name_their_own_algorithm() {
+        use ed25519_dalek::pkcs8::spki::der::asn1::{AnyRef, ObjectIdentifier};
+        use ed25519_dalek::pkcs8::spki::AlgorithmIdentifierRef;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p256 = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+        let null = AnyRef::NULL;
+        let cases: Vec<(&str, Option<AnyRef<'_>>, &str)> = vec![
+            ("1.2.840.113549.1.1.1", Some(null), "RSA"),
+            (
+                "1.2.840.10045.2.1",
+                Some(AnyRef::from(&p256)),
+                "ECDSA P-256",
+            ),
+            ("1.3.101.110", None, "X25519"),
+            ("1.3.101.113", None, "Ed448"),
+            ("1.2.3.4.5", None, "non-Ed25519"),
+        ];
+        for (oid, parameters, name) in cases {
+            let algorithm = AlgorithmIdentifierRef {
+                oid: ObjectIdentifier::new_unwrap(oid),
+                parameters,
+            };
+            // OCTET STRING-wrapped junk is enough: only the OID is read.
+            let secret = [0x04, 0x02, 0x01, 0x02];
+            let info = PrivateKeyInfo::new(algorithm, &secret);
+            let doc = SecretDocument::try_from(info).expect("der");
+            let pem = doc.to_pem("PRIVATE KEY", LineEnding::LF).expect("pem");
+            let path = dir.path().join(format!("{oid}.pem"));
+            std::fs::write(&path, pem.as_bytes()).expect("write");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod");
+            }
+            match StationKey::load_or_create(&path) {
+                Err(e @ RecordError::UnsupportedKeyAlgorithm { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("OID {oid})")), "{msg}");
+                    assert!(msg.contains(&format!("a {name} key")), "{msg}");
+                    if let RecordError::UnsupportedKeyAlgorithm { oid: found, .. } = e {
+                        assert_eq!(found, oid);
+                    }
+                }
+                other => panic!("{oid}: expected UnsupportedKeyAlgorithm, got {other:?}"),
+            }
+        }
+        // Other PEM kinds are named by their label.
+        let path = dir.path().join("rsa1.pem");
+        std::fs::write(
+            &path,
+            "-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        match StationKey::load(&path) {
+            Err(RecordError::MalformedKey { reason, .. }) => {
+                assert!(reason.contains("RSA PRIVATE KEY"), "{reason}")
+            }
+            other => panic!("expected MalformedKey, got {other:?}"),
         }
     }
 

@@ -8,10 +8,21 @@
 
 pub mod build;
 pub mod canonical;
+pub mod checkpoint;
+pub mod export;
+mod fsutil;
+pub mod history;
 pub mod keys;
 pub mod log;
+pub mod merkle;
+pub mod purge;
 pub mod recorder;
+pub mod rotation;
 pub mod sign;
+#[cfg(test)]
+mod testutil;
+mod timeutil;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +35,13 @@ pub use keys::{default_key_path, StationKey};
 pub use log::{default_log_path, read_recent, verify_log, AuditLog, LogReport};
 pub use recorder::{resolve_paths, Recorder};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
+
+pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
+pub use export::{export_log, ExportFilter, ExportFormat, ExportStats};
+pub use log::{AppendReport, Recovery, RecoveryKind};
+pub use purge::{purge_log, PurgeOutcome};
+pub use rotation::{rotate_key, RotationOutcome};
+pub use trust::{verify_log_trusted, TrustReport, TrustedKeys};
 
 /// Everything that can go wrong while keying, signing, verifying or logging.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +99,35 @@ pub enum RecordError {
     BadLine { line: usize, reason: String },
     #[error("audit log {path} cannot be appended to: {reason}")]
     CorruptLog { path: PathBuf, reason: String },
+
+    #[error(
+        "{path} is {kind}, not a regular file; FaceStation only reads and writes regular files"
+    )]
+    NotRegularFile { path: PathBuf, kind: &'static str },
+    #[error("no station key at {path}")]
+    KeyNotFound { path: PathBuf },
+    #[error("key file {path} holds a {name} key (algorithm OID {oid}); the station needs an Ed25519 key (OID 1.3.101.112)")]
+    UnsupportedKeyAlgorithm {
+        path: PathBuf,
+        oid: String,
+        name: &'static str,
+    },
+    #[error("audit log line {line}: signed by key {key_id}, which is not trusted (trusted: {trusted}); a key change is accepted only through a key_rotation record signed by a trusted key")]
+    UntrustedKeyAt {
+        line: usize,
+        key_id: String,
+        trusted: String,
+    },
+    #[error("no trusted key: {0}")]
+    NoTrustedKey(String),
+    #[error("checkpoint is malformed: {0}")]
+    BadCheckpoint(String),
+    #[error("checkpoint is not signed by a trusted key (signed by: {found}; trusted: {trusted})")]
+    CheckpointUntrusted { found: String, trusted: String },
+    #[error("the log does not match the checkpoint: {0}")]
+    CheckpointMismatch(String),
+    #[error("inclusion proof does not hold: {0}")]
+    BadProof(String),
 }
 
 /// Wraps an `io::Error` with the path it concerns, for actionable messages.

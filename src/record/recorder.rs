@@ -20,7 +20,18 @@ pub struct Recorder {
     key: StationKey,
     log: AuditLog,
     stamper: Arc<dyn Stamper>,
+    /// A signed checkpoint (tree size + Merkle root) is written to `<log>.checkpoint` every this
+    /// many records and when the recorder closes, so a copy kept elsewhere proves truncation.
+    checkpoint_every: u64,
+    /// Long-lived front ends (the station, `serve`) also checkpoint when they close; a one-shot
+    /// CLI run does not (it would re-hash the whole log on every command).
+    checkpoint_on_close: bool,
+    checkpoint_problem: std::sync::Mutex<Option<String>>,
 }
+
+/// Records between two automatic checkpoints. A checkpoint re-hashes the whole log (about
+/// 50 ms for 10,000 records), so not after every record.
+pub const CHECKPOINT_EVERY: u64 = 100;
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +69,9 @@ impl Recorder {
             key,
             log,
             stamper: Arc::new(SystemStamper),
+            checkpoint_every: CHECKPOINT_EVERY,
+            checkpoint_on_close: false,
+            checkpoint_problem: std::sync::Mutex::new(None),
         }
     }
 
@@ -65,6 +79,45 @@ impl Recorder {
     pub fn with_stamper(mut self, stamper: Arc<dyn Stamper>) -> Self {
         self.stamper = stamper;
         self
+    }
+
+    /// Sets how many records pass between automatic checkpoints (0: only on close).
+    pub fn with_checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n;
+        self
+    }
+
+    /// Also writes a checkpoint when the recorder is dropped.
+    pub fn with_checkpoint_on_close(mut self, on: bool) -> Self {
+        self.checkpoint_on_close = on;
+        self
+    }
+
+    /// Writes a signed checkpoint of the log now (`record checkpoint` does the same).
+    pub fn checkpoint(&self) -> Result<super::Checkpoint, RecordError> {
+        super::write_checkpoint(
+            self.log.path(),
+            &self.key,
+            &super::default_checkpoint_path(self.log.path()),
+        )
+    }
+
+    /// Why the last automatic checkpoint failed, if it did (the records themselves are durable).
+    pub fn checkpoint_problem(&self) -> Option<String> {
+        self.checkpoint_problem
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn after_append(&self, record: &Value) {
+        let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        if self.checkpoint_every > 0 && seq.is_multiple_of(self.checkpoint_every) {
+            let problem = self.checkpoint().err().map(|e| e.to_string());
+            if let Ok(mut p) = self.checkpoint_problem.lock() {
+                *p = problem;
+            }
+        }
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -106,13 +159,17 @@ impl Recorder {
             context: context.clone(),
         };
         let record = build_record(outcome, judgement, band, &options, self.stamper.as_ref());
-        self.log.append_signed(record, &self.key)
+        let signed = self.log.append_signed(record, &self.key)?;
+        self.after_append(&signed);
+        Ok(signed)
     }
 
     /// The same for a liveness-only decision.
     pub fn record_liveness(&self, outcome: &LivenessOutcome) -> Result<Value, RecordError> {
         let record = build_liveness_record(outcome, &self.key.key_id(), self.stamper.as_ref());
-        self.log.append_signed(record, &self.key)
+        let signed = self.log.append_signed(record, &self.key)?;
+        self.after_append(&signed);
+        Ok(signed)
     }
 
     /// Records a change of a decision-relevant setting (signed, appended like a decision).
@@ -123,12 +180,24 @@ impl Recorder {
     ) -> Result<Value, RecordError> {
         let record =
             build_config_record(change, operator, &self.key.key_id(), self.stamper.as_ref());
-        self.log.append_signed(record, &self.key)
+        let signed = self.log.append_signed(record, &self.key)?;
+        self.after_append(&signed);
+        Ok(signed)
     }
 
     /// The newest `n` records of the log, oldest first.
     pub fn recent(&self, n: usize) -> Result<Vec<Value>, RecordError> {
         read_recent(self.log.path(), n)
+    }
+}
+
+/// Closing writes a final checkpoint, so the last records are covered too.
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let empty = std::fs::metadata(self.log.path()).map_or(true, |m| m.len() == 0);
+        if self.checkpoint_on_close && !empty {
+            let _ = self.checkpoint();
+        }
     }
 }
 
@@ -148,7 +217,8 @@ mod tests {
         let at = time::macros::datetime!(2026-12-01 09:00 UTC);
         let recorder = Recorder::open(&paths)
             .expect("recorder")
-            .with_stamper(Arc::new(FixedStamper::new(at)));
+            .with_stamper(Arc::new(FixedStamper::new(at)))
+            .with_checkpoint_on_close(true);
         let change = ConfigChange {
             setting: "compare_threshold.FAST".into(),
             before: serde_json::json!(0.62),

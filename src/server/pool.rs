@@ -5,7 +5,7 @@
 //! Each worker decides through `station::decide`, which signs the record and appends it to the
 //! audit log before the worker answers, so a decision is only ever returned once it is durable.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -51,6 +51,10 @@ pub enum SubmitError {
 pub struct Pool {
     tx: SyncSender<Message>,
     workers: Vec<JoinHandle<()>>,
+    /// Jobs a worker is running now.
+    busy: Arc<AtomicUsize>,
+    /// The first worker's verifier name ("local", "remote:...").
+    engine: String,
     /// Set by [`Pool::stop`]: workers leave once the queue is empty. A flag rather than closing
     /// the channel, because HTTP handlers may still hold senders while the server winds down.
     stopping: Arc<AtomicBool>,
@@ -58,7 +62,9 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `workers` threads with a queue of `queue` waiting jobs; returns once every worker
-    /// has created its verifier (or the first failure).
+    /// has created its verifier (or the first failure). The channel holds `workers + queue` jobs:
+    /// the HTTP side admits no more than that (a job whose worker has answered but whose handler
+    /// has not yet let go of its slot must not make the next one look like an overflow).
     pub fn start(
         workers: usize,
         queue: usize,
@@ -66,26 +72,28 @@ impl Pool {
         recorder: Arc<Recorder>,
     ) -> Result<Self, ServeError> {
         let workers = workers.max(1);
-        let (tx, rx) = sync_channel::<Message>(queue);
+        let (tx, rx) = sync_channel::<Message>(queue.saturating_add(workers));
         let rx = Arc::new(Mutex::new(rx));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let busy = Arc::new(AtomicUsize::new(0));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (rx, factory, recorder, ready, stop_flag) = (
+            let (rx, factory, recorder, ready, stop_flag, worker_busy) = (
                 rx.clone(),
                 factory.clone(),
                 recorder.clone(),
                 ready_tx.clone(),
                 stopping.clone(),
+                busy.clone(),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("engine-{i}"))
                 .spawn(move || match factory(i) {
                     Ok(verifier) => {
-                        let _ = ready.send(Ok(()));
+                        let _ = ready.send(Ok(verifier.name()));
                         drop(ready);
-                        work(verifier, &rx, &recorder, &stop_flag);
+                        work(verifier, &rx, &recorder, &stop_flag, &worker_busy);
                     }
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -97,6 +105,8 @@ impl Pool {
                     let pool = Self {
                         tx,
                         workers: handles,
+                        busy,
+                        engine: String::new(),
                         stopping,
                     };
                     pool.stop();
@@ -105,14 +115,20 @@ impl Pool {
             }
         }
         drop(ready_tx);
-        let pool = Self {
+        let mut pool = Self {
             tx,
             workers: handles,
+            busy,
+            engine: String::new(),
             stopping,
         };
         for _ in 0..workers {
             match ready_rx.recv() {
-                Ok(Ok(())) => {}
+                Ok(Ok(name)) => {
+                    if pool.engine.is_empty() {
+                        pool.engine = name;
+                    }
+                }
                 Ok(Err(e)) => {
                     pool.stop();
                     return Err(ServeError::Engine(e));
@@ -132,7 +148,13 @@ impl Pool {
     pub fn submitter(&self) -> Submitter {
         Submitter {
             tx: self.tx.clone(),
+            busy: self.busy.clone(),
         }
+    }
+
+    /// The verifier's name ("local", "remote:<url>").
+    pub fn engine(&self) -> &str {
+        &self.engine
     }
 
     /// Lets the workers finish the jobs already queued, then stops and joins them.
@@ -148,6 +170,7 @@ impl Pool {
 #[derive(Clone)]
 pub struct Submitter {
     tx: SyncSender<Message>,
+    busy: Arc<AtomicUsize>,
 }
 
 impl Submitter {
@@ -160,6 +183,11 @@ impl Submitter {
             Err(TrySendError::Disconnected(_)) => Err(SubmitError::Closed),
         }
     }
+
+    /// Workers running a job now.
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
 }
 
 fn work(
@@ -167,6 +195,7 @@ fn work(
     rx: &Mutex<Receiver<Message>>,
     recorder: &Recorder,
     stopping: &AtomicBool,
+    busy: &AtomicUsize,
 ) {
     loop {
         // Hold the lock only while taking a message, never while working.
@@ -176,6 +205,7 @@ fn work(
         };
         match message {
             Ok((task, reply)) => {
+                busy.fetch_add(1, Ordering::SeqCst);
                 // An engine panic answers 500 and leaves the worker serving the next job.
                 let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run(verifier.as_mut(), task, recorder)
@@ -187,6 +217,7 @@ fn work(
                         "the engine failed on this request",
                     ))
                 });
+                busy.fetch_sub(1, Ordering::SeqCst);
                 // The client may have gone; the record is in the log either way.
                 let _ = reply.send(answer);
             }

@@ -289,18 +289,33 @@ fn each_bad_input_gets_its_specific_error() {
             "several_faces",
             "several faces in the probe",
         ),
-        (
-            "broken gallery image",
-            json!({"probe": good, "gallery": [good, truncated]}),
-            400,
-            "invalid_image",
-            "gallery[1]",
-        ),
     ];
     assert!(cases.len() >= 20);
     for (name, body, status, code, words) in cases {
         expect_error(name, body, status, code, words);
     }
+}
+
+/// A broken gallery image is not a refusal of the request any more: it gets its own error in the
+/// outcome (and the record), and the other gallery images are compared (as the station always did).
+#[test]
+fn a_broken_gallery_image_gets_its_own_error_and_the_rest_are_compared() {
+    let truncated = {
+        let jpeg = common::read(OBAMA);
+        b64(&jpeg[..jpeg.len() / 2])
+    };
+    let o = compare(json!({"probe": face(OBAMA), "gallery": [face(OBAMA2), truncated]}))
+        .expect("a decision, not an error");
+    assert!(o.gallery[0].score.is_some());
+    assert_eq!(o.gallery[1].score, None);
+    let e = o.gallery[1].error.as_deref().unwrap_or("");
+    assert!(e.contains("truncated"), "{e}");
+    assert_eq!(o.decision, Decision::Match);
+    // Only unreadable images: no face to compare, so no match (never a 0 score).
+    let only_bad = compare(json!({"probe": face(OBAMA), "gallery": [b64(b"not an image at all, just text, long enough to pass the base64 length check of the API")]}))
+        .expect("decision");
+    assert_eq!(only_bad.decision, Decision::NoFace);
+    assert!(only_bad.gallery[0].error.is_some());
 }
 
 #[test]

@@ -10,49 +10,52 @@ const RULES: &[(&str, &[&str])] = &[
         "digest.rs",
         &[
             "api", "vision", "runtime", "engine", "record", "station", "server", "cli", "app",
-            "eval", "camera",
+            "kiosk", "eval", "camera",
         ],
     ),
     (
         "paths.rs",
         &[
             "api", "vision", "runtime", "engine", "record", "station", "server", "cli", "app",
-            "eval", "camera",
+            "kiosk", "eval", "camera",
         ],
     ),
     (
         "api",
         &[
-            "vision", "runtime", "engine", "record", "station", "server", "cli", "app", "eval",
-            "camera",
+            "vision", "runtime", "engine", "record", "station", "server", "cli", "app", "kiosk",
+            "eval", "camera",
         ],
     ),
     (
         "vision",
         &[
-            "api", "engine", "record", "station", "server", "cli", "app", "eval", "camera",
+            "api", "engine", "record", "station", "server", "cli", "app", "kiosk", "eval", "camera",
         ],
     ),
     (
         "runtime.rs",
         &[
-            "api", "vision", "engine", "record", "station", "server", "cli", "app", "eval",
-            "camera",
+            "api", "vision", "engine", "record", "station", "server", "cli", "app", "kiosk",
+            "eval", "camera",
         ],
     ),
     (
         "engine",
         &[
-            "record", "station", "server", "cli", "app", "eval", "camera",
+            "record", "station", "server", "cli", "app", "kiosk", "eval", "camera",
         ],
     ),
     (
         "record",
-        &["station", "server", "cli", "app", "eval", "camera"],
+        &["station", "server", "cli", "app", "kiosk", "eval", "camera"],
     ),
-    ("station.rs", &["server", "cli", "app", "eval", "camera"]),
-    ("server", &["cli", "app"]),
-    ("eval", &["station", "server", "cli", "app"]),
+    (
+        "station.rs",
+        &["server", "cli", "app", "kiosk", "eval", "camera"],
+    ),
+    ("server", &["cli", "app", "kiosk"]),
+    ("eval", &["station", "server", "cli", "app", "kiosk"]),
 ];
 
 fn rust_files(p: &Path) -> Vec<PathBuf> {

@@ -745,3 +745,166 @@ fn the_cli_compares_remotely_and_signs_the_record() {
         assert!(!text.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()));
     }
 }
+
+/// Reads a request's head only; true when it asks `Expect: 100-continue`.
+fn read_head(stream: &mut TcpStream) -> (bool, usize) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (head.contains("expect: 100-continue"), length)
+}
+
+/// Closes with a reset (SO_LINGER 0), as a server does that drops a connection mid-answer.
+fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads the struct passed, on a socket this function owns.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(stream);
+}
+
+#[test]
+fn a_413_before_the_upload_or_a_reset_after_its_status_is_too_large_and_not_retried() {
+    let big = ValidRequest::from_bytes(
+        vec![7u8; 3 * 1024 * 1024],
+        vec![vec![8u8; 200]],
+        SearchMode::Fast,
+    )
+    .expect("request");
+    // (a) The server refuses from the head; the client asked first, so nothing is uploaded.
+    // (b) The server takes the body, sends a 413 status line and resets before its body.
+    for case in ["refused before the upload", "reset after the status line"] {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen = connections.clone();
+        let expect_seen = Arc::new(AtomicUsize::new(0));
+        let expects = expect_seen.clone();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let fake = std::thread::spawn(move || {
+            // Serves the first connection, then waits a little for a retry that must not come.
+            let mut until = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < until {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = s.set_nonblocking(false);
+                seen.fetch_add(1, Ordering::SeqCst);
+                until = until.min(Instant::now() + Duration::from_millis(1500));
+                let (expect, length) = read_head(&mut s);
+                if expect {
+                    expects.fetch_add(1, Ordering::SeqCst);
+                }
+                if case.starts_with("refused") {
+                    let _ = s.write_all(
+                        http_answer(
+                            413,
+                            "",
+                            r#"{"error":"too large","code":"request_too_large"}"#,
+                        )
+                        .as_bytes(),
+                    );
+                    drop(s);
+                } else {
+                    if expect {
+                        let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    let mut left = length;
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    while left > 0 {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => left = left.saturating_sub(n),
+                        }
+                    }
+                    let _ = s.write_all(
+                        b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"error\": \"too",
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                    reset(s);
+                }
+            }
+        });
+        let client = remote(&url, TOKEN, Duration::from_secs(5), 2);
+        let started = Instant::now();
+        let e = client.compare_remote(&big).expect_err("too large");
+        eprintln!("{case}: {e} after {:?}", started.elapsed());
+        assert!(matches!(e, RemoteError::TooLarge { .. }), "{case}: {e:?}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "{case}: retried");
+        assert_eq!(
+            expect_seen.load(Ordering::SeqCst),
+            1,
+            "{case}: the client asks first"
+        );
+        fake.join().expect("fake server");
+    }
+}
+
+#[test]
+fn the_cli_exits_2_on_an_upload_over_the_servers_limit_without_retrying() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::serve_fake::config(server_dir.path(), Default::default());
+    let server = server::start(config).expect("serve starts");
+    // 3 MB of a file (4 MB of base64) against a 1 MB limit.
+    let probe = dir.path().join("big.jpg");
+    std::fs::write(&probe, vec![0xA5u8; 3 * 1024 * 1024]).expect("write");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facestation"))
+        .env("VERIFIK_TOKEN", crate::serve_fake::TOKEN)
+        .arg("--log")
+        .arg(dir.path().join("cli.jsonl"))
+        .arg("--key")
+        .arg(dir.path().join("key.pem"))
+        .args([
+            "compare",
+            "--no-liveness",
+            "--remote",
+            &server.base_url(),
+            "--probe",
+        ])
+        .arg(&probe)
+        .arg("--gallery")
+        .arg(common::data(OBAMA2))
+        .output()
+        .expect("runs");
+    let took = started.elapsed();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "compare --remote with a 3 MB probe: exit {:?} after {took:?}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("413"), "{text}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    server.shutdown().expect("shutdown");
+}

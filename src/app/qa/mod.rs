@@ -1034,7 +1034,7 @@ impl QaScreen {
             b: eval.dataset.pairs[i].b.clone(),
             reason: r,
             note: self.note.trim().to_string(),
-            at: crate::record::build::iso_millis(time::OffsetDateTime::now_utc()),
+            at: crate::qa::iso_millis(time::OffsetDateTime::now_utc()),
         });
         let result = eval.set_exclusion(i, exclusion);
         self.message = Some(match &result {
