@@ -13,6 +13,7 @@ pub mod engine;
 pub mod eval;
 pub mod kiosk;
 pub mod paths;
+pub mod qa;
 pub mod record;
 pub mod runtime;
 pub mod server;

@@ -57,6 +57,8 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Self-service kiosk: type or scan an ID, look at the camera, get one answer (full screen).
     Kiosk(facestation::kiosk::command::KioskArgs),
+    /// Threshold QA: scores a pairs CSV, a folder or the audit log; writes a signed report (`qa verify` checks one).
+    Qa(cli::qa::QaArgs),
     /// Signed records and audit logs.
     Record {
         #[command(subcommand)]
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Some(Command::Eval(a)) => cli::eval::run(&paths, a),
         Some(Command::Bench(a)) => cli::bench::run(&paths, a),
         Some(Command::Serve(a)) => cli::serve::run(&paths, a),
+        Some(Command::Qa(a)) => cli::qa::run(&paths, a),
         Some(Command::Record { command }) => cli::record::run(key_path.as_deref(), command),
         Some(Command::Key { command }) => {
             cli::key::run(key_path.as_deref(), log_path.as_deref(), command)

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod eval;
 pub mod key;
 pub mod liveness;
+pub mod qa;
 pub mod record;
 pub mod serve;
 

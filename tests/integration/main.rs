@@ -15,6 +15,7 @@ mod gui_remote;
 mod kiosk;
 mod layering;
 mod liveness;
+mod qa;
 mod reference;
 mod remote;
 mod serve_cli;
