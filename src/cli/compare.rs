@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{local_verifier, read_input, recorder, CliError};
+use super::{local_verifier, read_bounded, read_input, recorder, CliError};
 use crate::api::{CompareRequest, SearchMode, ValidRequest};
 use crate::engine::verdict::{ReviewBand, Verdict};
 use crate::engine::{EngineError, PipelineConfig, RemoteVerifier, Verifier};
@@ -100,11 +100,13 @@ fn build_request(args: &CompareArgs) -> Result<ValidRequest, CliError> {
             .probe
             .as_ref()
             .ok_or_else(|| CliError::Usage("--probe is required".into()))?;
-        let probe = read_input(probe)?;
+        // An image is refused beyond the decoder's byte limit, so never read more than that + 1.
+        let image_limit = crate::vision::decode::DecodeLimits::default().max_bytes as u64;
+        let probe = read_bounded(probe, image_limit)?;
         let gallery = args
             .gallery
             .iter()
-            .map(|g| read_input(g))
+            .map(|g| read_bounded(g, image_limit))
             .collect::<Result<Vec<_>, _>>()?;
         let mut r = ValidRequest::from_bytes(probe, gallery, SearchMode::Fast)?;
         if !args.no_liveness {

@@ -525,3 +525,18 @@ fn liveness_rates_are_na_when_nothing_was_judged() {
     assert!(out.contains("BPCER n/a"), "{out}");
     assert!(!out.contains("BPCER 0.000"), "{out}");
 }
+
+/// An endless input (`/dev/zero`) is refused after the size limit, fast and without reading it all.
+#[test]
+fn an_endless_probe_is_refused_fast() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = std::time::Instant::now();
+    let run = common::station(
+        dir.path(),
+        &["compare", "--probe", "/dev/zero", "--gallery", &path(OBAMA)],
+    );
+    run.expect_code(2);
+    assert!(run.stderr().contains("larger than"), "{}", run.stderr());
+    // Generous for a loaded machine; without the bound it reads until memory runs out.
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+}
