@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod eval;
 pub mod liveness;
+pub mod quality;
 pub mod record;
 pub mod serve;
 
