@@ -367,7 +367,7 @@ fn degrade(
             (image::imageops::blur(img, s as f32), s / e)
         }
         Kind::MotionBlur => {
-            let l = rng.range(0.35, 0.5) * e;
+            let l = rng.range(0.5, 0.7) * e;
             let a = rng.range(0.0, std::f64::consts::PI);
             (motion_blur(img, l, a), l / e)
         }
@@ -376,7 +376,7 @@ fn degrade(
             (gain(img, k), k)
         }
         Kind::OverExpose => {
-            let k = rng.range(2.2, 3.0);
+            let k = rng.range(1.8, 2.4);
             (gain(img, k), k)
         }
         Kind::ScaleDown => {
@@ -427,13 +427,15 @@ fn degrade(
             )
         }
         Kind::SideLight => {
-            // Light from one side: gain falls linearly across the face box from 1 to 0.3.
-            let lo = rng.range(0.25, 0.35);
+            // One side of the face in shadow: the gain steps from 1 to 0.25-0.4 at the nose,
+            // smoothly over 0.4 inter-eye distances.
+            let lo = rng.range(0.25, 0.4);
             let right_dark = rng.next() < 0.5;
-            let (bx, bw) = (f64::from(face.bbox.x), f64::from(face.bbox.width).max(1.0));
+            let nose = f64::from(face.landmarks[2][0]);
+            let width = 0.4 * e;
             let mut out = img.clone();
             for (x, _, p) in out.enumerate_pixels_mut() {
-                let u = ((f64::from(x) - bx) / bw).clamp(0.0, 1.0);
+                let u = ((f64::from(x) - nose) / width + 0.5).clamp(0.0, 1.0);
                 let u = if right_dark { u } else { 1.0 - u };
                 let k = 1.0 - (1.0 - lo) * u;
                 *p = px(p.0.map(|c| f64::from(c) * k));
@@ -593,7 +595,7 @@ fn write_row(
     let actions: Vec<&str> = r.actions.iter().map(|a| a.code()).collect();
     writeln!(
         f,
-        "{},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         s.set,
         s.split,
         s.path,
@@ -684,6 +686,34 @@ fn edc(o: &Opts) {
             if subject.is_some() {
                 *q = Some(m.assessor.assess_subject(&img, &faces, subject.as_ref()));
             }
+        }
+    }
+    if let Some(d) = &o.dump {
+        // Per image: every measure's value and margin; per pair: the score (for offline study).
+        let mut f = std::io::BufWriter::new(std::fs::File::create(d).expect("dump"));
+        let names: Vec<String> = QualityReport::measure_names().iter().map(|n| n.code()).collect();
+        let mut head = vec!["path".to_string(), "quality".into()];
+        for n in &names {
+            head.push(n.clone());
+            head.push(format!("{n}_margin"));
+        }
+        writeln!(f, "{}", head.join(",")).expect("write");
+        for (path, q) in &images {
+            let mut cells = vec![path.clone(), opt(q.as_ref().and_then(|r| r.quality))];
+            for n in QualityReport::measure_names() {
+                let m = q.as_ref().and_then(|r| r.measure(n));
+                cells.push(opt(m.and_then(|m| m.value)));
+                cells.push(opt(m.map(|m| m.margin)));
+            }
+            writeln!(f, "{}", cells.join(",")).expect("write");
+        }
+        let mut g = std::io::BufWriter::new(
+            std::fs::File::create(d.with_extension("pairs.csv")).expect("dump"),
+        );
+        writeln!(g, "a,b,same,source,score").expect("write");
+        for r in &rows {
+            let s = score.get(&(r.a.clone(), r.b.clone())).copied().flatten();
+            writeln!(g, "{},{},{},{},{}", r.a, r.b, u8::from(r.same), r.source, opt(s)).expect("write");
         }
     }
     type Scalar = fn(&QualityReport) -> f64;
@@ -912,7 +942,7 @@ fn timing() {
         Some(HeadPoseModel::new(m.models.session("head_pose", 1).expect("pose"))),
         t.clone(),
     );
-    let mut measure = |label: &str, f: &mut dyn FnMut(&RgbImage, &[Face]) -> QualityReport| {
+    let measure = |label: &str, f: &mut dyn FnMut(&RgbImage, &[Face]) -> QualityReport| {
         // Warm-up, then 200 frames.
         for (img, faces) in frames.iter().take(5) {
             f(img, faces);

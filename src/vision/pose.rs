@@ -44,11 +44,11 @@ pub struct Pose {
 /// nose's offset along the face's vertical from its frontal position (in eye-to-mouth distances).
 /// Fitted by least squares to the model's outputs on the LFW images of folds 1-2
 /// (docs/quality.md "Head pose"); the frontal nose position is that data's median.
-pub const LANDMARK_YAW_GAIN: f32 = 102.0;
-pub const LANDMARK_PITCH_GAIN: f32 = -120.0;
-pub const LANDMARK_PITCH_FRONTAL: f32 = 0.52;
+pub const LANDMARK_YAW_GAIN: f32 = 89.0;
+pub const LANDMARK_PITCH_GAIN: f32 = 159.0;
+pub const LANDMARK_PITCH_FRONTAL: f32 = 0.57;
 /// Sign of the eye-line angle that matches the model's roll.
-pub const LANDMARK_ROLL_SIGN: f32 = -1.0;
+pub const LANDMARK_ROLL_SIGN: f32 = 1.0;
 
 /// Pose from the five landmarks. `None` when the eyes coincide (no eye line) or the mouth sits on
 /// the eye line (no face height).
@@ -114,7 +114,7 @@ impl HeadPoseModel {
             self.input.as_slice(),
         ))?;
         let outputs = self.session.run(ort::inputs!["input" => tensor])?;
-        let mut angle = |name: &str| -> Result<f32, VisionError> {
+        let angle = |name: &str| -> Result<f32, VisionError> {
             let value = outputs
                 .get(name)
                 .ok_or_else(|| VisionError::UnexpectedOutput(format!("missing output {name}")))?;
@@ -181,7 +181,7 @@ mod tests {
     const FRONTAL: [[f32; 2]; 5] = [
         [35.0, 40.0],
         [65.0, 40.0],
-        [50.0, 55.6],
+        [50.0, 57.1],
         [38.0, 70.0],
         [62.0, 70.0],
     ];

@@ -12,5 +12,6 @@ mod gui;
 mod gui_remote;
 mod layering;
 mod liveness;
+mod quality;
 mod reference;
 mod remote;
