@@ -357,6 +357,7 @@ fn degrade(
 ) -> (RgbImage, f64) {
     let (w, h) = img.dimensions();
     let e = f64::from(ied(face)).max(1.0);
+    let face_lum = face_stats(img, face).luminance_mean.unwrap_or(128.0);
     let (fcx, fcy) = face.bbox.centre();
     let (fcx, fcy) = (f64::from(fcx), f64::from(fcy));
     match kind {
@@ -367,17 +368,19 @@ fn degrade(
             (image::imageops::blur(img, s as f32), s / e)
         }
         Kind::MotionBlur => {
-            let l = rng.range(0.5, 0.7) * e;
+            let l = rng.range(0.25, 0.4) * e;
             let a = rng.range(0.0, std::f64::consts::PI);
             (motion_blur(img, l, a), l / e)
         }
         Kind::Darken => {
-            let k = rng.range(0.15, 0.3);
-            (gain(img, k), k)
+            // The inner face's mean luma brought to 12-35 (a frame 2-3 stops under).
+            let target = rng.range(12.0, 35.0);
+            (gain(img, target / face_lum.max(1.0)), target)
         }
         Kind::OverExpose => {
-            let k = rng.range(1.8, 2.4);
-            (gain(img, k), k)
+            // The inner face's mean brought to 215-240 before clipping (2-3 stops over).
+            let target = rng.range(215.0, 240.0);
+            (gain(img, target / face_lum.max(1.0)), target)
         }
         Kind::ScaleDown => {
             // The person farther away: the frame shrunk so that the eyes are 40-70% of the
@@ -429,8 +432,9 @@ fn degrade(
         Kind::SideLight => {
             // One side of the face in shadow: the gain steps from 1 to 0.25-0.4 at the nose,
             // smoothly over 0.4 inter-eye distances.
-            let lo = rng.range(0.25, 0.4);
-            let right_dark = rng.next() < 0.5;
+            // The side already darker is the one put in shadow (light from the other side).
+            let lo = rng.range(0.2, 0.35);
+            let right_dark = half_means(img, face).map(|(l, r)| r <= l).unwrap_or(true);
             let nose = f64::from(face.landmarks[2][0]);
             let width = 0.4 * e;
             let mut out = img.clone();
@@ -457,6 +461,31 @@ fn degrade(
     }
 }
 
+/// Mean luma of the face box left and right of the nose.
+fn half_means(img: &RgbImage, face: &Face) -> Option<(f64, f64)> {
+    let b = face.bbox;
+    let nose = f64::from(face.landmarks[2][0]);
+    let (mut l, mut nl, mut r, mut nr) = (0.0, 0.0, 0.0, 0.0);
+    let y0 = b.y.max(0.0) as u32;
+    let y1 = ((b.y + b.height).max(0.0) as u32).min(img.height());
+    let x0 = b.x.max(0.0) as u32;
+    let x1 = ((b.x + b.width).max(0.0) as u32).min(img.width());
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = img.get_pixel(x, y).0;
+            let v = 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+            if f64::from(x) < nose {
+                l += v;
+                nl += 1.0;
+            } else {
+                r += v;
+                nr += 1.0;
+            }
+        }
+    }
+    (nl > 0.0 && nr > 0.0).then(|| (l / nl, r / nr))
+}
+
 // ------------------------------------------------------------------------------------------------
 // synthetic
 
@@ -480,7 +509,8 @@ fn synthetic(o: &Opts) {
         f
     });
     // (set, kind) -> [n, right, n on clean-passing, right on clean-passing, no face found]
-    let mut tally: BTreeMap<(&str, Kind), [usize; 5]> = BTreeMap::new();
+    // [5]: for the two blurs, a sharpness hint of either kind (hold_still or too_blurry).
+    let mut tally: BTreeMap<(&str, Kind), [usize; 6]> = BTreeMap::new();
     let mut confusion: BTreeMap<(Kind, String), usize> = BTreeMap::new();
     let start = Instant::now();
     for (i, s) in all.iter().enumerate() {
@@ -537,6 +567,10 @@ fn synthetic(o: &Opts) {
                 e[3] += usize::from(right);
             }
             e[4] += usize::from(faces.is_empty());
+            e[5] += usize::from(matches!(
+                r.action,
+                Some(Action::HoldStill | Action::TooBlurry)
+            ));
             if s.split == "check" {
                 *confusion
                     .entry((kind, r.action.map(|a| a.code()).unwrap_or("pass").to_string()))
@@ -551,20 +585,20 @@ fn synthetic(o: &Opts) {
         "synthetic degradations: right hint (first action) per degradation; thresholds = defaults"
     );
     println!(
-        "{:<12} {:<18} {:>6} {:>8} {:>16} {:>8}",
-        "set", "degradation", "n", "right %", "right % (clean ok)", "no face"
+        "{:<12} {:<18} {:>6} {:>8} {:>18} {:>8} {:>12}",
+        "set", "degradation", "n", "right %", "right % (clean ok)", "no face", "any blur %"
     );
+    let mut totals: BTreeMap<Kind, [usize; 6]> = BTreeMap::new();
     for ((set, kind), v) in &tally {
-        println!(
-            "{:<12} {:<18} {:>6} {:>8.1} {:>10.1} of {:<5} {:>8}",
-            set,
-            kind.name(),
-            v[0],
-            100.0 * v[1] as f64 / v[0].max(1) as f64,
-            100.0 * v[3] as f64 / v[2].max(1) as f64,
-            v[2],
-            v[4]
-        );
+        let t = totals.entry(*kind).or_default();
+        for i in 0..6 {
+            t[i] += v[i];
+        }
+        line(set, *kind, v);
+    }
+    println!("-- all sets");
+    for (kind, v) in &totals {
+        line("all", *kind, v);
     }
     println!("\nhints given on the check split (degradation -> hint: count)");
     let mut last = None;
@@ -576,6 +610,25 @@ fn synthetic(o: &Opts) {
         print!(" {code}:{n}");
     }
     println!();
+}
+
+fn line(set: &str, kind: Kind, v: &[usize; 6]) {
+    let blur = if matches!(kind, Kind::Blur | Kind::MotionBlur) {
+        format!("{:.1}", 100.0 * v[5] as f64 / v[0].max(1) as f64)
+    } else {
+        "-".into()
+    };
+    println!(
+        "{:<12} {:<18} {:>6} {:>8.1} {:>10.1} of {:<5} {:>8} {:>12}",
+        set,
+        kind.name(),
+        v[0],
+        100.0 * v[1] as f64 / v[0].max(1) as f64,
+        100.0 * v[3] as f64 / v[2].max(1) as f64,
+        v[2],
+        v[4],
+        blur
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -272,7 +272,7 @@ impl Default for QualityThresholds {
             max_under_exposure: 0.25,
             max_over_exposure: 0.15,
             min_dynamic_range: 5.0,
-            min_illumination_uniformity: 0.5,
+            min_illumination_uniformity: 0.55,
             max_yaw: 35.0,
             max_pitch: 35.0,
             max_roll: 15.0,
@@ -518,9 +518,18 @@ pub fn assess_subject(
             Action::LookStraight,
             Action::LookStraight,
         ));
+        // Roll: the larger of the model's and the eye line's. Each underestimates a tilt where the
+        // other does not (on frames rotated 25-35 degrees the model said >15 on 94% of LFW images
+        // and 67% of webcam frames, the eye line on 26% and 90%; the larger on 95% and 95%), and
+        // neither exceeds 15 degrees on the clean frames.
+        let eye_line = landmark_pose(&face).map(|p| p.roll.abs());
+        let roll = match (pose.map(|p| p.roll.abs()), eye_line) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         measures.push(one(
             N::HeadPoseRoll,
-            abs(pose.map(|p| p.roll)),
+            roll.map(f64::from),
             None,
             Some(t.max_roll),
             Action::HeadTilted,
