@@ -383,9 +383,9 @@ fn degrade(
             (gain(img, target / face_lum.max(1.0)), target)
         }
         Kind::ScaleDown => {
-            // The person farther away: the frame shrunk so that the eyes are 40-70% of the
-            // threshold apart, pasted centred on a canvas of the frame's size and mean colour.
-            let target = rng.range(0.4, 0.7) * t.min_inter_eye_distance;
+            // The person farther away: the frame shrunk so that the eyes are 50-80% of the
+            // threshold apart (50-80%), pasted centred on a canvas of the frame's size and mean colour.
+            let target = rng.range(0.5, 0.8) * t.min_inter_eye_distance;
             let k = target / e;
             let (ox, oy) = (f64::from(w) * (1.0 - k) / 2.0, f64::from(h) * (1.0 - k) / 2.0);
             let fill = mean_colour(img);

@@ -31,8 +31,8 @@ pub const SEVERAL_FACES_MIN_RELATIVE_SIZE: f32 = 1.0 / 3.0;
 pub const SHARPNESS_SIDE: usize = 64;
 
 /// What the person is asked to do. The declaration order is the order hints are shown in (most
-/// actionable first): who is there, distance, position, light (which spoils every later measure),
-/// head (roll before yaw and pitch: a tilted head also spoils their estimates), and last stillness.
+/// actionable first): who is there, distance, position, light and blur (which spoil every later
+/// estimate), then the head (roll before yaw and pitch: a tilted head also spoils their estimates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -47,12 +47,12 @@ pub enum Action {
     FaceTheLight,
     TooDark,
     TooBright,
-    HeadTilted,
-    LookStraight,
-    /// Blur with a direction (motion).
+    /// Blur with a direction (motion). Before the head: blur also spoils the pose estimates.
     HoldStill,
     /// Blur without one (focus, a dirty lens).
     TooBlurry,
+    HeadTilted,
+    LookStraight,
 }
 
 impl Action {
@@ -101,10 +101,10 @@ impl Action {
         Action::FaceTheLight,
         Action::TooDark,
         Action::TooBright,
-        Action::HeadTilted,
-        Action::LookStraight,
         Action::HoldStill,
         Action::TooBlurry,
+        Action::HeadTilted,
+        Action::LookStraight,
     ];
 }
 
@@ -260,7 +260,7 @@ pub struct QualityThresholds {
 impl Default for QualityThresholds {
     fn default() -> Self {
         Self {
-            min_inter_eye_distance: 28.0,
+            min_inter_eye_distance: 20.0,
             min_liveness_context: f64::from(MIN_CONTEXT),
             max_horizontal_offset: 0.2,
             min_leftward_crop: 0.9,
@@ -268,16 +268,16 @@ impl Default for QualityThresholds {
             min_margin_above: 1.4,
             min_margin_below: 1.8,
             min_luminance: 45.0,
-            max_luminance: 210.0,
+            max_luminance: 200.0,
             max_under_exposure: 0.25,
-            max_over_exposure: 0.15,
+            max_over_exposure: 0.1,
             min_dynamic_range: 5.0,
             min_illumination_uniformity: 0.55,
             max_yaw: 35.0,
             max_pitch: 35.0,
             max_roll: 15.0,
             min_sharpness: 0.05,
-            motion_blur_coherence: 0.38,
+            motion_blur_coherence: 0.3,
         }
     }
 }
