@@ -171,9 +171,14 @@ fn models() -> Models {
 
 /// The face nearest the image centre (as `facestation eval` chooses on LFW).
 fn centre_face(faces: &[Face], img: &RgbImage) -> Option<Face> {
-    Pipeline::choose_face(faces, FacePolicy::Centre, ImageRole::Probe, img.dimensions())
-        .ok()
-        .map(|(f, _)| f)
+    Pipeline::choose_face(
+        faces,
+        FacePolicy::Centre,
+        ImageRole::Probe,
+        img.dimensions(),
+    )
+    .ok()
+    .map(|(f, _)| f)
 }
 
 fn ied(f: &Face) -> f32 {
@@ -218,7 +223,10 @@ fn sample(img: &RgbImage, x: f64, y: f64, fill: Option<[f64; 3]>) -> [f64; 3] {
     let x = x.clamp(0.0, w - 1.0);
     let y = y.clamp(0.0, h - 1.0);
     let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-    let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+    let (x1, y1) = (
+        (x0 + 1).min(img.width() - 1),
+        (y0 + 1).min(img.height() - 1),
+    );
     let (fx, fy) = (x - x0 as f64, y - y0 as f64);
     let p = |xx, yy| img.get_pixel(xx, yy).0;
     let mut out = [0.0; 3];
@@ -387,7 +395,10 @@ fn degrade(
             // threshold apart (50-80%), pasted centred on a canvas of the frame's size and mean colour.
             let target = rng.range(0.5, 0.8) * t.min_inter_eye_distance;
             let k = target / e;
-            let (ox, oy) = (f64::from(w) * (1.0 - k) / 2.0, f64::from(h) * (1.0 - k) / 2.0);
+            let (ox, oy) = (
+                f64::from(w) * (1.0 - k) / 2.0,
+                f64::from(h) * (1.0 - k) / 2.0,
+            );
             let fill = mean_colour(img);
             let small = image::imageops::resize(
                 img,
@@ -452,7 +463,8 @@ fn degrade(
             let ow = (f64::from(other.width()) * f64::from(h) / f64::from(other.height().max(1)))
                 .round()
                 .max(1.0) as u32;
-            let other = image::imageops::resize(other, ow, h, image::imageops::FilterType::Triangle);
+            let other =
+                image::imageops::resize(other, ow, h, image::imageops::FilterType::Triangle);
             let mut out = RgbImage::new(w + ow, h);
             image::imageops::replace(&mut out, img, 0, 0);
             image::imageops::replace(&mut out, &other, i64::from(w), 0);
@@ -515,7 +527,11 @@ fn synthetic(o: &Opts) {
     let start = Instant::now();
     for (i, s) in all.iter().enumerate() {
         if i % 200 == 0 {
-            eprintln!("synthetic: {i}/{} ({:.0} s)", all.len(), start.elapsed().as_secs_f64());
+            eprintln!(
+                "synthetic: {i}/{} ({:.0} s)",
+                all.len(),
+                start.elapsed().as_secs_f64()
+            );
         }
         let Some(img) = load(&s.path) else {
             eprintln!("cannot read {}", s.path);
@@ -551,7 +567,9 @@ fn synthetic(o: &Opts) {
             } else {
                 facestation::vision::quality::largest_face(&faces)
             };
-            let r = m.assessor.assess_subject(&deg, &faces, subject_now.as_ref());
+            let r = m
+                .assessor
+                .assess_subject(&deg, &faces, subject_now.as_ref());
             if kind == Kind::Clean {
                 clean_passed = r.passed;
             }
@@ -573,7 +591,10 @@ fn synthetic(o: &Opts) {
             ));
             if s.split == "check" {
                 *confusion
-                    .entry((kind, r.action.map(|a| a.code()).unwrap_or("pass").to_string()))
+                    .entry((
+                        kind,
+                        r.action.map(|a| a.code()).unwrap_or("pass").to_string(),
+                    ))
                     .or_default() += 1;
             }
             if let Some(f) = dump.as_mut() {
@@ -644,7 +665,9 @@ fn write_row(
 ) {
     let st = subject.map(|f| face_stats(img, f)).unwrap_or_default();
     let lm = subject.and_then(landmark_pose);
-    let model = r.pose.filter(|p| p.source == facestation::vision::pose::PoseSource::Model);
+    let model = r
+        .pose
+        .filter(|p| p.source == facestation::vision::pose::PoseSource::Model);
     let actions: Vec<&str> = r.actions.iter().map(|a| a.code()).collect();
     writeln!(
         f,
@@ -744,7 +767,10 @@ fn edc(o: &Opts) {
     if let Some(d) = &o.dump {
         // Per image: every measure's value and margin; per pair: the score (for offline study).
         let mut f = std::io::BufWriter::new(std::fs::File::create(d).expect("dump"));
-        let names: Vec<String> = QualityReport::measure_names().iter().map(|n| n.code()).collect();
+        let names: Vec<String> = QualityReport::measure_names()
+            .iter()
+            .map(|n| n.code())
+            .collect();
         let mut head = vec!["path".to_string(), "quality".into()];
         for n in &names {
             head.push(n.clone());
@@ -766,7 +792,16 @@ fn edc(o: &Opts) {
         writeln!(g, "a,b,same,source,score").expect("write");
         for r in &rows {
             let s = score.get(&(r.a.clone(), r.b.clone())).copied().flatten();
-            writeln!(g, "{},{},{},{},{}", r.a, r.b, u8::from(r.same), r.source, opt(s)).expect("write");
+            writeln!(
+                g,
+                "{},{},{},{},{}",
+                r.a,
+                r.b,
+                u8::from(r.same),
+                r.source,
+                opt(s)
+            )
+            .expect("write");
         }
     }
     type Scalar = fn(&QualityReport) -> f64;
@@ -938,7 +973,9 @@ fn study(o: &Opts) {
             p10(&measured)
         );
     };
-    println!("recognition impact (FAST, threshold {threshold}): image b of each genuine pair degraded");
+    println!(
+        "recognition impact (FAST, threshold {threshold}): image b of each genuine pair degraded"
+    );
     run("as is".into(), &|img, _| img.clone());
     for target in [32.0, 28.0, 24.0, 20.0, 16.0, 12.0] {
         run(format!("shrunk to IED {target}"), &move |img, f| {
@@ -992,7 +1029,9 @@ fn timing() {
     let t = QualityThresholds::default();
     let mut no_pose = QualityAssessor::new(None, t.clone());
     let mut with_pose = QualityAssessor::new(
-        Some(HeadPoseModel::new(m.models.session("head_pose", 1).expect("pose"))),
+        Some(HeadPoseModel::new(
+            m.models.session("head_pose", 1).expect("pose"),
+        )),
         t.clone(),
     );
     let measure = |label: &str, f: &mut dyn FnMut(&RgbImage, &[Face]) -> QualityReport| {

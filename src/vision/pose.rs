@@ -101,7 +101,8 @@ impl HeadPoseModel {
         img: &image::RgbImage,
         bbox: &BoundingBox,
     ) -> Result<Pose, VisionError> {
-        let region = box_region(bbox, img.width(), img.height()).ok_or(VisionError::DegenerateFace)?;
+        let region =
+            box_region(bbox, img.width(), img.height()).ok_or(VisionError::DegenerateFace)?;
         let target = Target {
             width: POSE_INPUT,
             height: POSE_INPUT,
@@ -189,7 +190,10 @@ mod tests {
     #[test]
     fn frontal_landmarks_give_a_near_zero_pose() {
         let p = landmark_pose(&face(FRONTAL)).expect("pose");
-        assert!(p.yaw.abs() < 1.0 && p.pitch.abs() < 1.0 && p.roll.abs() < 1e-3, "{p:?}");
+        assert!(
+            p.yaw.abs() < 1.0 && p.pitch.abs() < 1.0 && p.roll.abs() < 1e-3,
+            "{p:?}"
+        );
         assert_eq!(p.source, PoseSource::Landmarks);
     }
 

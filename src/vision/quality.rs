@@ -339,7 +339,10 @@ impl QualityAssessor {
     }
 
     /// With the `head_pose` model of a verified models folder (one ONNX Runtime thread).
-    pub fn load(models: &VerifiedModels, thresholds: QualityThresholds) -> Result<Self, RuntimeError> {
+    pub fn load(
+        models: &VerifiedModels,
+        thresholds: QualityThresholds,
+    ) -> Result<Self, RuntimeError> {
         Ok(Self::new(
             Some(HeadPoseModel::new(models.session("head_pose", 1)?)),
             thresholds,
@@ -828,7 +831,12 @@ fn sharpness(img: &image::RgbImage, r: Region, s: &mut FaceStats) {
     for y in 1..n - 1 {
         for x in 1..n - 1 {
             let c = p[y * n + x];
-            let (l, rr, u, d) = (p[y * n + x - 1], p[y * n + x + 1], p[(y - 1) * n + x], p[(y + 1) * n + x]);
+            let (l, rr, u, d) = (
+                p[y * n + x - 1],
+                p[y * n + x + 1],
+                p[(y - 1) * n + x],
+                p[(y + 1) * n + x],
+            );
             let lap = f64::from(l + rr + u + d - 4.0 * c);
             ls += lap;
             ls2 += lap * lap;
@@ -986,14 +994,45 @@ mod tests {
             Action::TooBright,
         );
         assert!(m.passed && m.action.is_none() && m.margin > 0.0);
-        let low = range(MeasureName::LuminanceMean, Some(30.0), Some(60.0), Some(200.0), Action::TooDark, Action::TooBright);
+        let low = range(
+            MeasureName::LuminanceMean,
+            Some(30.0),
+            Some(60.0),
+            Some(200.0),
+            Action::TooDark,
+            Action::TooBright,
+        );
         assert_eq!((low.passed, low.action), (false, Some(Action::TooDark)));
         assert!((low.margin + 0.5).abs() < 1e-9);
-        let high = range(MeasureName::LuminanceMean, Some(250.0), Some(60.0), Some(200.0), Action::TooDark, Action::TooBright);
+        let high = range(
+            MeasureName::LuminanceMean,
+            Some(250.0),
+            Some(60.0),
+            Some(200.0),
+            Action::TooDark,
+            Action::TooBright,
+        );
         assert_eq!(high.action, Some(Action::TooBright));
-        let none = range(MeasureName::Sharpness, None, Some(1.0), None, Action::TooBlurry, Action::TooBlurry);
-        assert_eq!((none.passed, none.action, none.margin), (false, Some(Action::TooBlurry), -1.0));
-        let nan = range(MeasureName::Sharpness, Some(f64::NAN), Some(1.0), None, Action::TooBlurry, Action::TooBlurry);
+        let none = range(
+            MeasureName::Sharpness,
+            None,
+            Some(1.0),
+            None,
+            Action::TooBlurry,
+            Action::TooBlurry,
+        );
+        assert_eq!(
+            (none.passed, none.action, none.margin),
+            (false, Some(Action::TooBlurry), -1.0)
+        );
+        let nan = range(
+            MeasureName::Sharpness,
+            Some(f64::NAN),
+            Some(1.0),
+            None,
+            Action::TooBlurry,
+            Action::TooBlurry,
+        );
         assert!(!nan.passed && nan.value.is_none());
     }
 
@@ -1012,7 +1051,11 @@ mod tests {
 
     fn textured(w: u32, h: u32, period: u32) -> image::RgbImage {
         image::RgbImage::from_fn(w, h, |x, y| {
-            let v = if (x / period + y / period) % 2 == 0 { 200 } else { 60 };
+            let v = if (x / period + y / period) % 2 == 0 {
+                200
+            } else {
+                60
+            };
             image::Rgb([v, v, v])
         })
     }
@@ -1049,7 +1092,10 @@ mod tests {
             p.0 = p.0.map(|c| c / 2);
         }
         let d = face_stats(&dim, &face).sharpness.expect("sharpness");
-        assert!((d / s - 1.0).abs() < 0.05, "gain changed sharpness: {s} vs {d}");
+        assert!(
+            (d / s - 1.0).abs() < 0.05,
+            "gain changed sharpness: {s} vs {d}"
+        );
     }
 
     #[test]
@@ -1059,7 +1105,9 @@ mod tests {
             let v = if (x / 3) % 2 == 0 { 200 } else { 60 };
             image::Rgb([v, v, v])
         });
-        let c = face_stats(&stripes, &face).gradient_coherence.expect("coherence");
+        let c = face_stats(&stripes, &face)
+            .gradient_coherence
+            .expect("coherence");
         assert!(c > 0.9, "{c}");
         let check = face_stats(&textured(320, 240, 4), &face)
             .gradient_coherence
@@ -1105,7 +1153,10 @@ mod tests {
             assert!(r.measure(name).expect("measure").passed, "{name:?}: {r:#?}");
         }
         let small = frontal(310.0, 220.0, 10.0);
-        assert_eq!(assess(&img, &[small], None, &t).action, Some(Action::MoveCloser));
+        assert_eq!(
+            assess(&img, &[small], None, &t).action,
+            Some(Action::MoveCloser)
+        );
         let big = Face {
             bbox: BoundingBox {
                 x: 100.0,
@@ -1115,9 +1166,15 @@ mod tests {
             },
             ..frontal(200.0, 180.0, 200.0)
         };
-        assert_eq!(assess(&img, &[big], None, &t).action, Some(Action::StepBack));
+        assert_eq!(
+            assess(&img, &[big], None, &t).action,
+            Some(Action::StepBack)
+        );
         let aside = frontal(20.0, 200.0, 60.0);
-        assert_eq!(assess(&img, &[aside], None, &t).action, Some(Action::CentreFace));
+        assert_eq!(
+            assess(&img, &[aside], None, &t).action,
+            Some(Action::CentreFace)
+        );
         let r = assess(&img, &[], None, &t);
         assert_eq!((r.action, r.quality), (Some(Action::NoFace), None));
     }
