@@ -17,6 +17,8 @@
 //!
 //! Reads ../shared (or FACESTATION_SHARED); writes nothing except `--dump`.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -805,13 +807,6 @@ fn edc(o: &Opts) {
         }
     }
     type Scalar = fn(&QualityReport) -> f64;
-    let by_measure = |r: &QualityReport, name: &str| -> f64 {
-        r.measures
-            .iter()
-            .find(|x| x.name.code() == name)
-            .map(|x| x.margin)
-            .unwrap_or(-1.0)
-    };
     let scalars: Vec<(&str, Scalar)> = vec![
         ("quality (worst margin)", |r| r.quality.unwrap_or(-1.0)),
         ("head_pose_yaw margin", |r| {
@@ -836,7 +831,6 @@ fn edc(o: &Opts) {
                 .unwrap_or(-1.0)
         }),
     ];
-    let _ = by_measure;
     let fractions = [0.0, 0.05, 0.10, 0.20];
     println!(
         "error versus discard, LFW folds 1-5 ({} pairs), FAST threshold {threshold} (score)",
@@ -899,14 +893,6 @@ fn study(o: &Opts) {
     let mut v = LocalVerifier::load(&m.models, PipelineConfig::default()).expect("engine");
     let p = &mut v.pipeline;
     let threshold = default_threshold(SearchMode::Fast);
-    let describe = |p: &mut Pipeline, img: &RgbImage| -> Option<(Face, f64)> {
-        let faces = p.detect(img).ok()?;
-        let f = centre_face(&faces, img)?;
-        let d = p.describe(img, &[f], SearchMode::Fast).ok()?.pop()?;
-        let _ = d;
-        Some((f, 0.0))
-    };
-    let _ = describe;
     // Each pair: image a as it is; image b degraded.
     struct Row {
         a: facestation::vision::Descriptor,
