@@ -51,6 +51,8 @@ enum Command {
     Liveness(cli::liveness::LivenessArgs),
     /// Accuracy and timings on a pairs CSV (a,b,same,source).
     Eval(cli::eval::EvalArgs),
+    /// Capture-quality measures of one image: value, threshold, pass/fail and the hint (action).
+    Quality(cli::quality::QualityArgs),
     /// Warm compare latency per stage (a benchmark, not a test).
     Bench(cli::bench::BenchArgs),
     /// Verifik-compatible HTTP API on the local engine (POST /v2/face-recognition/compare, ...).
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Some(Command::Compare(a)) => cli::compare::run(&paths, a),
         Some(Command::Liveness(a)) => cli::liveness::run(&paths, a),
         Some(Command::Eval(a)) => cli::eval::run(&paths, a),
+        Some(Command::Quality(a)) => cli::quality::run(&paths, a),
         Some(Command::Bench(a)) => cli::bench::run(&paths, a),
         Some(Command::Serve(a)) => cli::serve::run(&paths, a),
         Some(Command::Qa(a)) => cli::qa::run(&paths, a),

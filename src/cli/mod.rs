@@ -6,6 +6,7 @@ pub mod eval;
 pub mod key;
 pub mod liveness;
 pub mod qa;
+pub mod quality;
 pub mod record;
 pub mod serve;
 

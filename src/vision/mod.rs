@@ -5,6 +5,7 @@ pub mod decode;
 pub mod detect;
 pub mod embed;
 pub mod liveness;
+pub mod pose;
 pub mod quality;
 pub mod resample;
 

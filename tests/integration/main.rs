@@ -16,6 +16,7 @@ mod kiosk;
 mod layering;
 mod liveness;
 mod qa;
+mod quality;
 mod reference;
 mod remote;
 mod serve_cli;
