@@ -23,7 +23,7 @@ fn check(mode: SearchMode, lfw_floor: f64) {
     let lfw_no_face: Vec<_> = run
         .images
         .iter()
-        .filter(|(p, o)| p.contains("/lfw/") && o.descriptor.is_none())
+        .filter(|(p, o)| p.contains("/lfw/") && !o.has_face())
         .map(|(p, _)| p)
         .collect();
     assert!(
