@@ -226,6 +226,27 @@ impl VerifiedModels {
             .map_err(|e| fail(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| fail(e.to_string()))?;
+        // Developer's knobs for profiling experiments (never set in production):
+        // FACESTATION_ORT_DISABLE="id=Opt1;Opt2" disables graph optimisers for one model.
+        if let Ok(spec) = std::env::var("FACESTATION_ORT_DISABLE") {
+            for part in spec.split(',') {
+                if let Some((id, opts)) = part.split_once('=') {
+                    if id == entry.id {
+                        builder = builder
+                            .with_disabled_optimizers(opts)
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+            }
+        }
+        // A developer's knob: ONNX Runtime's own per-operator profiler, one trace per session,
+        // written when the session is dropped (`FACESTATION_ORT_PROFILE=DIR`).
+        if let Some(dir) = std::env::var_os("FACESTATION_ORT_PROFILE") {
+            let prefix = PathBuf::from(dir).join(&entry.id);
+            builder = builder
+                .with_profiling(prefix)
+                .map_err(|e| fail(e.to_string()))?;
+        }
         // The session is built from the very bytes whose hash is checked here, so a file swapped
         // after `verify` cannot slip in.
         let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;

@@ -12,15 +12,24 @@ use clap::Args;
 use super::{local_verifier, read_input, CliError};
 use crate::api::{SearchMode, ValidRequest};
 use crate::engine::{PipelineConfig, Verifier};
-use crate::eval::TimingStats;
+use crate::eval::{thread_cpu_ms, TimingStats};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    #[arg(long)]
-    pub probe: PathBuf,
+    #[arg(long, required_unless_present = "profile")]
+    pub probe: Option<PathBuf>,
     #[arg(long, num_args = 1..)]
     pub gallery: Vec<PathBuf>,
+    /// Per-stage profile instead of a compare: the images of the first --limit pairs of this CSV
+    /// (paths relative to --root), each through decode, detect and every recogniser with every
+    /// view set, timing warp and network apart (medians per image).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
     #[arg(long, default_value_t = 50)]
     pub runs: usize,
     #[arg(long, value_parser = |s: &str| SearchMode::parse(s).map_err(|e| e.message), default_value = "FAST")]
@@ -72,7 +81,122 @@ fn time(
     Ok(t)
 }
 
+fn median(v: &[f64]) -> Option<f64> {
+    TimingStats::from_millis(v).map(|t| t.median_ms)
+}
+
+/// `--profile`: where the time of one image goes, stage by stage.
+fn profile(
+    paths: &StationPaths,
+    args: &BenchArgs,
+    csv: &std::path::Path,
+) -> Result<ExitCode, CliError> {
+    use crate::engine::{FacePolicy, ImageRole, Pipeline};
+    use crate::vision::recognise::Views;
+    let models = crate::runtime::VerifiedModels::locate(paths.models.as_deref())?;
+    let ids: Vec<String> = models
+        .entries
+        .iter()
+        .filter(|e| e.role == crate::runtime::RECOGNISER_ROLE)
+        .map(|e| e.id.clone())
+        .collect();
+    let config = PipelineConfig {
+        embed_threads: args.threads,
+        extra_recognisers: ids.clone(),
+        ..PipelineConfig::default()
+    };
+    let mut v = crate::engine::LocalVerifier::load(&models, config)?;
+    let p = &mut v.pipeline;
+    let text =
+        std::fs::read_to_string(csv).map_err(CliError::io(format!("reading {}", csv.display())))?;
+    let rows = crate::eval::read_pairs_csv(&text).map_err(|e| CliError::Usage(e.to_string()))?;
+    let root = args
+        .root
+        .clone()
+        .or_else(|| csv.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_default();
+    let mut images: Vec<String> = rows
+        .iter()
+        .take(args.limit)
+        .flat_map(|r| [r.a.clone(), r.b.clone()])
+        .collect();
+    images.sort();
+    images.dedup();
+    let (mut decode, mut detect, mut detect_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut faces_of = Vec::new();
+    for path in &images {
+        let bytes = read_input(&root.join(path))?;
+        let t = Instant::now();
+        let img = p.decode(&bytes, ImageRole::Image)?;
+        decode.push(t.elapsed().as_secs_f64() * 1000.0);
+        let (t, c) = (Instant::now(), thread_cpu_ms());
+        let faces = p.detect(&img)?;
+        detect.push(t.elapsed().as_secs_f64() * 1000.0);
+        detect_cpu.push(thread_cpu_ms() - c);
+        if let Ok((face, _)) = Pipeline::choose_face(
+            &faces,
+            FacePolicy::Centre,
+            ImageRole::Image,
+            img.dimensions(),
+        ) {
+            faces_of.push((img, face));
+        }
+    }
+    // One stage at a time over all images, as a mode runs it (a session sees one batch size).
+    let mut per: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>, Vec<f64>)> =
+        Default::default();
+    for id in &ids {
+        for views in [Views::Plain, Views::Flip] {
+            let stage = crate::engine::Stage::new(id, views);
+            let key = format!("{id} {}", views.as_str());
+            for (img, face) in &faces_of {
+                let c = thread_cpu_ms();
+                p.describe_stage(img, &[*face], &stage)?;
+                let cpu = thread_cpu_ms() - c;
+                let r = p
+                    .recogniser(id)
+                    .ok_or_else(|| CliError::Other(format!("{id} not loaded")))?;
+                let e = per.entry(key.clone()).or_default();
+                e.0.push(r.last_warp_ms);
+                e.1.push(r.last_run_ms);
+                e.2.push(cpu);
+            }
+        }
+    }
+    let stages: serde_json::Map<String, serde_json::Value> = per
+        .iter()
+        .map(|(k, (w, r, c))| {
+            (
+                k.clone(),
+                serde_json::json!({
+                    "warp_ms": median(w),
+                    "network_ms": median(r),
+                    "cpu_ms": median(c),
+                }),
+            )
+        })
+        .collect();
+    let report = serde_json::json!({
+        "images": images.len(),
+        "threads": args.threads,
+        "median_ms": {
+            "decode": median(&decode),
+            "detect": median(&detect),
+            "detect_cpu": median(&detect_cpu),
+            "recognisers": stages,
+        },
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> {
+    if let Some(csv) = args.profile.clone() {
+        return profile(paths, &args, &csv);
+    }
     let load = Instant::now();
     let config = PipelineConfig {
         embed_threads: args.threads,
@@ -89,7 +213,11 @@ pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> 
     if gallery.is_empty() {
         return Err(CliError::Usage("give at least one --gallery image".into()));
     }
-    let probe = read_input(&args.probe)?;
+    let probe_path = args
+        .probe
+        .as_ref()
+        .ok_or_else(|| CliError::Usage("--probe is required".into()))?;
+    let probe = read_input(probe_path)?;
     let liveness = (!args.no_liveness).then_some(DEFAULT_LIVENESS_MIN_SCORE);
     let one_to_n = match args.one_to_n {
         None => None,

@@ -65,8 +65,9 @@ pub enum Combine {
     /// Two stages always run; the score is the sigmoid of the mean of their calibrated logits.
     Fusion,
     /// The second stage runs only when the first's score is in `[lo, hi]`, and then its score
-    /// is the answer; outside the band the first stage's score stands.
-    Cascade { lo: f64, hi: f64 },
+    /// (with `fuse`, the fusion of both stages' logits) is the answer; outside the band the
+    /// first stage's score stands.
+    Cascade { lo: f64, hi: f64, fuse: bool },
 }
 
 /// How a mode turns two faces into a score.
@@ -169,7 +170,7 @@ impl Plan {
                     used: vec![first, second],
                 })
             }
-            Combine::Cascade { lo, hi } => {
+            Combine::Cascade { lo, hi, fuse } => {
                 if first.score < lo || first.score > hi {
                     return Scoring::Done(PairScore {
                         score: first.score,
@@ -178,7 +179,15 @@ impl Plan {
                 }
                 match stage(1) {
                     Some(second) => Scoring::Done(PairScore {
-                        score: second.score,
+                        score: if fuse {
+                            super::score::sigmoid(
+                                (self.stages[0].1.logit(first.raw)
+                                    + self.stages[1].1.logit(second.raw))
+                                    / 2.0,
+                            )
+                        } else {
+                            second.score
+                        },
                         used: vec![first, second],
                     }),
                     None => Scoring::Needs(1),
@@ -198,7 +207,12 @@ impl Plan {
                     (self.stages[0].1.logit(first) + self.stages[1].1.logit(r)) / 2.0,
                 )
             }),
-            Combine::Cascade { lo, hi } if s0 < lo || s0 > hi => Some(s0),
+            Combine::Cascade { lo, hi, .. } if s0 < lo || s0 > hi => Some(s0),
+            Combine::Cascade { fuse: true, .. } => second.map(|r| {
+                super::score::sigmoid(
+                    (self.stages[0].1.logit(first) + self.stages[1].1.logit(r)) / 2.0,
+                )
+            }),
             Combine::Cascade { .. } => second.map(|r| self.stages[1].1.score(r)),
         }
     }
@@ -208,7 +222,7 @@ impl Plan {
         match self.combine {
             Combine::Single => false,
             Combine::Fusion => true,
-            Combine::Cascade { lo, hi } => {
+            Combine::Cascade { lo, hi, .. } => {
                 let s0 = self.stages[0].1.score(first);
                 (lo..=hi).contains(&s0)
             }
@@ -220,22 +234,40 @@ impl Plan {
 pub const DLIB_INT8: &str = "dlib_resnet_v1_int8";
 pub const REID: &str = "face_reidentification_retail_0095";
 
-/// FAST (docs/recognition.md, "Choosing FAST and ACCURATE").
+/// FAST's cascade band on the int8 dlib score: outside it the int8 chip decides alone.
+pub const FAST_CASCADE_BAND: (f64, f64) = (0.2, 0.999);
+
+/// FAST: int8 dlib on the chip; when its score is in [`FAST_CASCADE_BAND`], reid-0095 on the
+/// chip too and the fusion of both decides (docs/recognition.md, "Choosing FAST and ACCURATE").
 pub fn fast_plan() -> Plan {
-    Plan::single(
-        "dlib-int8+flip",
-        Stage::new(DLIB_INT8, Views::Flip),
-        fitted::DLIB_INT8_FLIP,
-    )
+    Plan {
+        name: format!(
+            "cascade(dlib-int8>>reid@{}..{})",
+            FAST_CASCADE_BAND.0, FAST_CASCADE_BAND.1
+        ),
+        stages: vec![
+            (Stage::new(DLIB_INT8, Views::Plain), fitted::DLIB_INT8),
+            (Stage::new(REID, Views::Plain), fitted::REID),
+        ],
+        combine: Combine::Cascade {
+            lo: FAST_CASCADE_BAND.0,
+            hi: FAST_CASCADE_BAND.1,
+            fuse: true,
+        },
+    }
 }
 
-/// ACCURATE (docs/recognition.md, "Choosing FAST and ACCURATE").
+/// ACCURATE: the fusion of reid-0095 on the chip and int8 dlib on the chip and its mirror
+/// (docs/recognition.md, "Choosing FAST and ACCURATE").
 pub fn accurate_plan() -> Plan {
-    Plan::single(
-        "reid+flip",
-        Stage::new(REID, Views::Flip),
-        fitted::REID_FLIP,
-    )
+    Plan {
+        name: "fuse(reid,dlib-int8+flip)".into(),
+        stages: vec![
+            (Stage::new(REID, Views::Plain), fitted::REID),
+            (Stage::new(DLIB_INT8, Views::Flip), fitted::DLIB_INT8_FLIP),
+        ],
+        combine: Combine::Fusion,
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@
 //!   its views (chip; chip + mirror; chip + mirror + rotations of +-5 degrees, mirrored);
 //! - `fuse(A,B)`: both always run, the score is the sigmoid of the mean of their calibrated logits;
 //! - `cascade(A>B)` or `cascade(A>B@LO..HI)`: B runs only when A's calibrated score is in
-//!   `[LO, HI]` (default [`DEFAULT_CASCADE_BAND`]), and then B's score is the answer.
+//!   `[LO, HI]` (default [`DEFAULT_CASCADE_BAND`]), and then B's score is the answer;
+//!   `cascade(A>>B...)`: the same, but in the band the answer is the fusion of A and B.
 //!
 //! Calibrations are fitted on the run's LFW pairs (see `calibrate`) before the plan is built.
 
@@ -129,6 +130,10 @@ pub fn parse(models: &VerifiedModels, text: &str) -> Result<Candidate, String> {
         let (a, b) = body
             .split_once('>')
             .ok_or_else(|| format!("`{text}`: use cascade(FIRST>SECOND)"))?;
+        let (b, fuse) = match b.strip_prefix('>') {
+            Some(b) => (b, true),
+            None => (b, false),
+        };
         let (a, b) = (stage(models, a)?, stage(models, b)?);
         if a == b {
             return Err(format!("`{text}`: a cascade of a stage with itself"));
@@ -136,7 +141,7 @@ pub fn parse(models: &VerifiedModels, text: &str) -> Result<Candidate, String> {
         return Ok(Candidate {
             name: text.to_string(),
             stages: vec![a, b],
-            combine: Combine::Cascade { lo, hi },
+            combine: Combine::Cascade { lo, hi, fuse },
         });
     }
     Ok(Candidate {

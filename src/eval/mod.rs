@@ -33,7 +33,7 @@ pub use metrics::{
     ThresholdChoice, FOLD_PREFIX,
 };
 pub use pairs::{read_pairs_csv, PairRow, ScoredPair};
-pub use stats::{median, percentile, TimingStats};
+pub use stats::{median, percentile, thread_cpu_ms, TimingStats};
 pub use summary::{FarTargetPoint, Summary, SummaryOptions};
 
 /// Why a metric could not be computed. Every variant is reachable from user

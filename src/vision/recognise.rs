@@ -200,6 +200,9 @@ pub struct Recogniser {
     spec: RecogniserSpec,
     tag: ModelTag,
     chips: Vec<f32>,
+    /// Times of the last [`Recogniser::describe`]: warping the chips, running the network (ms).
+    pub last_warp_ms: f64,
+    pub last_run_ms: f64,
 }
 
 impl Recogniser {
@@ -216,6 +219,8 @@ impl Recogniser {
                 sha256: entry.sha256.to_ascii_lowercase().into(),
             },
             chips: Vec::new(),
+            last_warp_ms: 0.0,
+            last_run_ms: 0.0,
         })
     }
 
@@ -247,6 +252,7 @@ impl Recogniser {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
         let mut chips = std::mem::take(&mut self.chips);
         chips.clear();
         chips.resize(n * per_chip, 0.0);
@@ -282,7 +288,10 @@ impl Recogniser {
                 k += 1;
             }
         }
+        let warped = std::time::Instant::now();
+        self.last_warp_ms = (warped - started).as_secs_f64() * 1000.0;
         let out = self.run(&chips, n);
+        self.last_run_ms = warped.elapsed().as_secs_f64() * 1000.0;
         self.chips = chips;
         let out = out?;
         let dim = self.spec.dim;

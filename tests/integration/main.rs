@@ -12,5 +12,7 @@ mod gui;
 mod gui_remote;
 mod layering;
 mod liveness;
+mod recogniser;
+mod recogniser_records;
 mod reference;
 mod remote;
