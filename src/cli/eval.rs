@@ -163,6 +163,7 @@ struct CandidateReport {
     /// a cascade's second stage counted for the images that needed it).
     stage_ms: Vec<Option<f64>>,
     detect_align_embed_ms: Option<TimingStats>,
+    detect_align_embed_cpu_ms: Option<TimingStats>,
     /// A cascade: the share of LFW pairs and of images that needed the second stage.
     second_stage_pair_share: Option<f64>,
     second_stage_image_share: Option<f64>,
@@ -449,39 +450,52 @@ fn all_impostor_report(
 
 /// Per image: detect plus the stages the plan needed for it (a cascade's second stage only for
 /// images in a pair that used it).
-fn per_image_ms(
-    run: &ImageRun,
-    pairs: &[PairDetail],
-    plan: &Plan,
-    slots: &[usize],
-) -> (Vec<f64>, Vec<Vec<f64>>, f64) {
+struct PerImage {
+    /// Wall and CPU time per image: detect and the stages it needed.
+    total: Vec<f64>,
+    total_cpu: Vec<f64>,
+    /// Wall time of each stage per image.
+    per_stage: Vec<Vec<f64>>,
+    /// Share of images that needed a cascade's second stage.
+    second_share: f64,
+}
+
+fn per_image_ms(run: &ImageRun, pairs: &[PairDetail], plan: &Plan, slots: &[usize]) -> PerImage {
     let mut needs_second: BTreeSet<&str> = BTreeSet::new();
     for p in pairs.iter().filter(|p| p.stages_used > 1) {
         needs_second.insert(&p.pair.a);
         needs_second.insert(&p.pair.b);
     }
     let eager = plan.eager();
-    let (mut total, mut per_stage) = (Vec::new(), vec![Vec::new(); slots.len()]);
+    let (mut total, mut total_cpu, mut per_stage) =
+        (Vec::new(), Vec::new(), vec![Vec::new(); slots.len()]);
     for (path, o) in &run.images {
         if o.error.is_some() {
             continue;
         }
-        let mut t = o.detect_ms;
+        let (mut t, mut c) = (o.detect_ms, o.detect_cpu_ms);
         for (i, &k) in slots.iter().enumerate() {
             let ms = o.stage_ms.get(k).copied().unwrap_or(0.0);
             per_stage[i].push(ms);
             if i < eager || needs_second.contains(path.as_str()) {
                 t += ms;
+                c += o.stage_cpu_ms.get(k).copied().unwrap_or(0.0);
             }
         }
         total.push(t);
+        total_cpu.push(c);
     }
-    let share = if run.images.is_empty() {
+    let second_share = if run.images.is_empty() {
         0.0
     } else {
         needs_second.len() as f64 / run.images.len() as f64
     };
-    (total, per_stage, share)
+    PerImage {
+        total,
+        total_cpu,
+        per_stage,
+        second_share,
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -519,7 +533,12 @@ fn mode_report(
         t_decode.push(o.decode_ms);
         t_detect.push(o.detect_ms);
     }
-    let (t_face, per_stage, _) = per_image_ms(run, &pairs, plan, &slots);
+    let PerImage {
+        total: t_face,
+        total_cpu: t_face_cpu,
+        per_stage,
+        ..
+    } = per_image_ms(run, &pairs, plan, &slots);
     for (i, s) in per_stage.iter().enumerate() {
         if i < plan.eager() {
             if t_embed.is_empty() {
@@ -572,6 +591,10 @@ fn mode_report(
     timing.insert("detect", TimingStats::from_millis(&t_detect));
     timing.insert("align_embed", TimingStats::from_millis(&t_embed));
     timing.insert("detect_align_embed", TimingStats::from_millis(&t_face));
+    timing.insert(
+        "detect_align_embed_cpu",
+        TimingStats::from_millis(&t_face_cpu),
+    );
     let band = ReviewBand::default_for(args.search_mode);
     let cached = run.images.values().filter(|o| o.cached).count();
     let report = Report {
@@ -692,7 +715,12 @@ fn candidates_report(
             far_targets: vec![1e-2, 1e-3],
             include_roc: false,
         };
-        let (t_face, per_stage, image_share) = per_image_ms(run, &pairs, &plan, &slots);
+        let PerImage {
+            total: t_face,
+            total_cpu: t_face_cpu,
+            per_stage,
+            second_share: image_share,
+        } = per_image_ms(run, &pairs, &plan, &slots);
         let stage_ms = per_stage
             .iter()
             .map(|v| TimingStats::from_millis(v).map(|t| t.median_ms))
@@ -721,6 +749,7 @@ fn candidates_report(
             per_source: threshold.map_or_else(Vec::new, |t| crate::eval::per_source(&scored, t)),
             stage_ms,
             detect_align_embed_ms: TimingStats::from_millis(&t_face),
+            detect_align_embed_cpu_ms: TimingStats::from_millis(&t_face_cpu),
             second_stage_pair_share: pair_share,
             second_stage_image_share: cascade.then_some(image_share),
             all_impostors: match (&all, threshold) {

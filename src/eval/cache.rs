@@ -34,6 +34,10 @@ pub struct CachedImage {
     pub decode_ms: f64,
     pub detect_ms: f64,
     pub embed_ms: f64,
+    #[serde(default)]
+    pub detect_cpu_ms: f64,
+    #[serde(default)]
+    pub embed_cpu_ms: f64,
 }
 
 /// What the stage's file name depends on.
@@ -176,6 +180,8 @@ mod tests {
             decode_ms: 1.0,
             detect_ms: 2.0,
             embed_ms: 3.0,
+            detect_cpu_ms: 1.5,
+            embed_cpu_ms: 2.5,
         }
     }
 

@@ -173,46 +173,58 @@ pub fn warp_chip_sized(
     if size == 0 || out.len() < 3 * plane {
         return false;
     }
-    // Plane of each RGB channel.
-    let planes = match order {
-        ChannelOrder::Rgb => [0, plane, 2 * plane],
-        ChannelOrder::Bgr => [2 * plane, plane, 0],
-    };
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
     let row = w as usize * 3;
+    // One output slice per RGB channel, so the inner loop writes without recomputing offsets.
+    let (first, rest) = out[..3 * plane].split_at_mut(plane);
+    let (second, third) = rest.split_at_mut(plane);
+    let [r_out, g_out, b_out] = match order {
+        ChannelOrder::Rgb => [first, second, third],
+        ChannelOrder::Bgr => [third, second, first],
+    };
+    let (dx, dy) = if mirror {
+        (-inv.a, -inv.b)
+    } else {
+        (inv.a, inv.b)
+    };
+    let u0 = if mirror { size - 1 } else { 0 };
     for v in 0..size {
-        // The source point moves by (inv.a, inv.b) per chip pixel along a row.
-        let u0 = if mirror { size - 1 } else { 0 };
-        let (mut sx, mut sy) = inv.apply(u0 as f64, v as f64);
-        let (dx, dy) = if mirror {
-            (-inv.a, -inv.b)
-        } else {
-            (inv.a, inv.b)
-        };
+        // The source point moves by (dx, dy) per chip pixel along a row.
+        let (sx0, sy0) = inv.apply(u0 as f64, v as f64);
+        let line = v * size..(v + 1) * size;
+        let (r_row, g_row, b_row) = (
+            &mut r_out[line.clone()],
+            &mut g_out[line.clone()],
+            &mut b_out[line],
+        );
         for u in 0..size {
+            let sx = sx0 + dx * u as f64;
+            let sy = sy0 + dy * u as f64;
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
             let (x0, y0) = (x0 as i64, y0 as i64);
-            let o = v * size + u;
             let weights = [
                 (1.0 - fx) * (1.0 - fy),
                 fx * (1.0 - fy),
                 (1.0 - fx) * fy,
                 fx * fy,
             ];
-            let mut acc = [0.0f32; 3];
-            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
-                // Inside: the four neighbours without per-tap bounds checks (the common case).
+            let acc = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                // Inside: the 2x2 neighbourhood as two 6-byte slices (the common case).
                 let p = y0 as usize * row + x0 as usize * 3;
-                let taps = [p, p + 3, p + row, p + row + 3];
-                for (t, wt) in taps.iter().zip(weights) {
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        *a += f32::from(raw[t + c]) * wt;
-                    }
-                }
+                let top = &raw[p..p + 6];
+                let bottom = &raw[p + row..p + row + 6];
+                let tap = |c: usize| {
+                    f32::from(top[c]) * weights[0]
+                        + f32::from(top[c + 3]) * weights[1]
+                        + f32::from(bottom[c]) * weights[2]
+                        + f32::from(bottom[c + 3]) * weights[3]
+                };
+                [tap(0), tap(1), tap(2)]
             } else {
                 // At the border: taps outside the image are black.
+                let mut acc = [0.0f32; 3];
                 let taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)];
                 for ((x, y), wt) in taps.into_iter().zip(weights) {
                     if x >= 0 && y >= 0 && x < w && y < h {
@@ -222,12 +234,11 @@ pub fn warp_chip_sized(
                         }
                     }
                 }
-            }
-            for (c, a) in acc.into_iter().enumerate() {
-                out[planes[c] + o] = a;
-            }
-            sx += dx;
-            sy += dy;
+                acc
+            };
+            r_row[u] = acc[0];
+            g_row[u] = acc[1];
+            b_row[u] = acc[2];
         }
     }
     true
