@@ -143,8 +143,9 @@ fn profile(
         }
     }
     // One stage at a time over all images, as a mode runs it (a session sees one batch size).
-    let mut per: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>, Vec<f64>)> =
-        Default::default();
+    // Per stage: warp, network and CPU milliseconds per image.
+    type Samples = (Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut per: std::collections::BTreeMap<String, Samples> = Default::default();
     for id in &ids {
         for views in [Views::Plain, Views::Flip] {
             let stage = crate::engine::Stage::new(id, views);

@@ -151,8 +151,15 @@ pub fn parse(models: &VerifiedModels, text: &str) -> Result<Candidate, String> {
     })
 }
 
-/// The default list of `eval --candidates all`.
-pub const ALL: &str = "dlib+flip,dlib-int8,dlib-int8+flip,reid,reid+flip,fuse(reid+flip,dlib-int8+flip),fuse(reid,dlib-int8+flip),cascade(dlib-int8>dlib-int8+flip),cascade(dlib-int8+flip>reid+flip),cascade(dlib-int8>reid+flip)";
+/// The default list of `eval --candidates all`: every configuration of docs/recognition.md's table.
+pub const ALL: &str = "dlib+flip,dlib-int8,dlib-int8+flip,reid,reid+flip,\
+    fuse(reid,dlib-int8),fuse(reid,dlib-int8+flip),fuse(reid+flip,dlib-int8+flip),fuse(reid,dlib+flip),\
+    cascade(dlib-int8>dlib-int8+flip),cascade(dlib-int8>reid),cascade(dlib-int8>reid+flip),\
+    cascade(dlib-int8+flip>reid+flip),cascade(dlib-int8>reid@0.2..1),\
+    cascade(dlib-int8>>reid@0.2..0.97),cascade(dlib-int8>>reid@0.2..0.995),\
+    cascade(dlib-int8>>reid@0.2..0.998),cascade(dlib-int8>>reid@0.2..0.999),\
+    cascade(dlib-int8>>reid@0.1..0.999),cascade(dlib-int8>>reid@0.2..0.9999),\
+    cascade(dlib-int8+flip>>reid@0.2..0.999)";
 
 #[cfg(test)]
 mod tests {
@@ -164,6 +171,13 @@ mod tests {
             split_list("reid, fuse(a,b) ,cascade(a>b@0.1..0.9),"),
             ["reid", "fuse(a,b)", "cascade(a>b@0.1..0.9)"]
         );
+    }
+
+    #[test]
+    fn the_standard_list_splits_into_its_candidates() {
+        let all = split_list(ALL);
+        assert_eq!(all.len(), 21);
+        assert!(all.iter().all(|c| !c.is_empty() && !c.contains(' ')));
     }
 
     #[test]

@@ -97,7 +97,10 @@ fn descriptors_of_two_models_are_never_compared() {
         // A plan fed another model's descriptors refuses too.
         assert!(fast.score(&[Some(a.clone())], &[Some(b.clone())]).is_err());
     }
-    assert_eq!(a.compare(&a).map(|d| d < 1e-6 || d > 0.999), Ok(true));
+    assert_eq!(
+        a.compare(&a).map(|d| !(1e-6..=0.999).contains(&d)),
+        Ok(true)
+    );
     // reid descriptors are unit vectors; dlib's are raw.
     if let Some(r) = p.recogniser("reid") {
         assert_eq!(r.spec().size, 128);
