@@ -783,3 +783,82 @@ impl Verifier for LocalVerifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(combine: Combine) -> Plan {
+        Plan {
+            name: "t".into(),
+            stages: vec![
+                (Stage::new("a", Views::Plain), fitted::DLIB_INT8),
+                (Stage::new("b", Views::Plain), fitted::REID),
+            ],
+            combine,
+        }
+    }
+
+    #[test]
+    fn the_sweep_scores_pairs_exactly_as_the_engine_does() {
+        let plans = [
+            plan(Combine::Single),
+            plan(Combine::Fusion),
+            plan(Combine::Cascade {
+                lo: 0.2,
+                hi: 0.999,
+                fuse: true,
+            }),
+            plan(Combine::Cascade {
+                lo: 0.2,
+                hi: 0.999,
+                fuse: false,
+            }),
+        ];
+        for p in &plans {
+            for i in 0..60 {
+                let d = 0.3 + f64::from(i) * 0.01; // dlib distance
+                let c = 0.6 - f64::from(i) * 0.012; // reid cosine
+                let full = match p.combine([Some(d), Some(c)]) {
+                    Scoring::Done(s) => s.score,
+                    Scoring::Needs(_) => unreachable!("both stages given"),
+                };
+                let second = p.needs_second(d).then_some(c);
+                assert_eq!(
+                    p.score_known(d, second),
+                    Some(full),
+                    "{:?} d={d}",
+                    p.combine
+                );
+                // Without the second stage a cascade asks for it exactly when needed.
+                let lazy = p.combine([Some(d), None]);
+                assert_eq!(
+                    matches!(lazy, Scoring::Needs(1)),
+                    p.needs_second(d),
+                    "{:?} d={d}",
+                    p.combine
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cascade_decides_alone_outside_its_band() {
+        let p = plan(Combine::Cascade {
+            lo: 0.2,
+            hi: 0.999,
+            fuse: true,
+        });
+        // Far apart (distance 0.9): the int8 stage's score stands, no second stage.
+        match p.combine([Some(0.9), None]) {
+            Scoring::Done(s) => {
+                assert_eq!(s.used.len(), 1);
+                assert!(s.score < 0.2);
+            }
+            Scoring::Needs(_) => panic!("outside the band"),
+        }
+        assert_eq!(p.combine([None, Some(0.5)]), Scoring::Needs(0));
+        assert_eq!(fast_plan().eager(), 1);
+        assert_eq!(accurate_plan().eager(), 2);
+    }
+}
