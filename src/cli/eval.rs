@@ -26,7 +26,7 @@ use crate::eval::impostors::{
     BandEdge, Subject,
 };
 use crate::eval::runner::{
-    plan_descriptors, run_images, score_pairs, stage_slots, ImageRun, PairDetail,
+    plan_descriptors, run_images, run_plan, score_pairs, stage_slots, ImageRun, PairDetail,
 };
 use crate::eval::{
     kfold_correct, read_pairs_csv, threshold_at_fmr, PairRow, ScoredPair, Summary, SummaryOptions,
@@ -284,23 +284,41 @@ pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
     } else {
         args.cache.clone().or_else(crate::eval::cache::default_dir)
     };
-    let image_paths: Vec<String> = rows
-        .iter()
-        .flat_map(|r| [r.a.clone(), r.b.clone()])
-        .collect();
     let json = args.json;
-    let run = run_images(
-        pipeline,
-        image_paths,
-        &root,
-        &stages,
-        cache_dir.as_deref(),
-        |i, total| {
-            if !json && i % 500 == 0 {
-                eprintln!("eval: image {i}/{total}");
-            }
-        },
-    )
+    let progress = |i: usize, total: usize| {
+        if !json && i % 500 == 0 {
+            eprintln!("eval: image {i}/{total}");
+        }
+    };
+    let run = match (&cands, args.all_impostors) {
+        // A mode as the engine runs it: a cascade's second stage only where a pair needs it.
+        (None, false) => {
+            let plan = pipeline.plan(args.search_mode).clone();
+            run_plan(
+                pipeline,
+                &rows,
+                &root,
+                &plan,
+                cache_dir.as_deref(),
+                progress,
+            )
+        }
+        // Candidates and the all-pairs sweep need every stage of every image.
+        _ => {
+            let image_paths: Vec<String> = rows
+                .iter()
+                .flat_map(|r| [r.a.clone(), r.b.clone()])
+                .collect();
+            run_images(
+                pipeline,
+                image_paths,
+                &root,
+                &stages,
+                cache_dir.as_deref(),
+                progress,
+            )
+        }
+    }
     .map_err(CliError::io("descriptor cache"))?;
 
     match cands {

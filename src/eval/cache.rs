@@ -38,6 +38,9 @@ pub struct CachedImage {
     pub detect_cpu_ms: f64,
     #[serde(default)]
     pub embed_cpu_ms: f64,
+    /// The chosen face (box and landmarks), so a later stage need not detect again.
+    #[serde(default)]
+    pub face: Option<crate::vision::Face>,
 }
 
 /// What the stage's file name depends on.
@@ -182,6 +185,7 @@ mod tests {
             embed_ms: 3.0,
             detect_cpu_ms: 1.5,
             embed_cpu_ms: 2.5,
+            face: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! the accuracy tests. With a cache folder, descriptors already computed for an image (same
 //! bytes, same models and settings) are read instead of computed: see [`super::cache`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,6 +15,7 @@ use crate::digest::sha256_hex;
 use crate::engine::local::{distance_of, Scoring};
 use crate::engine::{EngineError, FacePolicy, ImageRole, Pipeline, Plan, Stage};
 use crate::vision::recognise::{Embedding, ModelTag};
+use crate::vision::Face;
 
 /// What one image gave, with its stage times.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,8 @@ pub struct ImageOutcome {
     pub stage_cpu_ms: Vec<f64>,
     /// Every stage came from the cache (the times are those measured when it was computed).
     pub cached: bool,
+    /// The face whose descriptors these are (the one nearest the centre).
+    pub face: Option<Face>,
 }
 
 impl ImageOutcome {
@@ -102,6 +105,19 @@ pub fn run_images(
     root: &Path,
     stages: &[Stage],
     cache_dir: Option<&Path>,
+    progress: impl FnMut(usize, usize),
+) -> std::io::Result<ImageRun> {
+    run_images_with(pipeline, paths, root, stages, cache_dir, None, progress)
+}
+
+/// [`run_images`], skipping detection for the images whose face is already known.
+fn run_images_with(
+    pipeline: &mut Pipeline,
+    paths: impl IntoIterator<Item = String>,
+    root: &Path,
+    stages: &[Stage],
+    cache_dir: Option<&Path>,
+    known: Option<&BTreeMap<String, ImageOutcome>>,
     mut progress: impl FnMut(usize, usize),
 ) -> std::io::Result<ImageRun> {
     let mut images: BTreeMap<String, ImageOutcome> = BTreeMap::new();
@@ -168,10 +184,12 @@ pub fn run_images(
                 Some(e) => {
                     stats.hits += 1;
                     out.faces = e.faces;
-                    out.decode_ms = e.decode_ms;
-                    out.detect_ms = e.detect_ms;
+                    out.face = out.face.or(e.face);
+                    // An entry of a later stage computed on a known face did not detect (0).
+                    out.decode_ms = out.decode_ms.max(e.decode_ms);
+                    out.detect_ms = out.detect_ms.max(e.detect_ms);
                     out.stage_ms[k] = e.embed_ms;
-                    out.detect_cpu_ms = e.detect_cpu_ms;
+                    out.detect_cpu_ms = out.detect_cpu_ms.max(e.detect_cpu_ms);
                     out.stage_cpu_ms[k] = e.embed_cpu_ms;
                     out.embeddings[k] =
                         e.values
@@ -193,7 +211,8 @@ pub fn run_images(
             continue;
         }
         stats.misses += missing.len();
-        if let Err(e) = process(pipeline, &bytes, stages, &missing, out) {
+        let face = known.and_then(|k| k.get(path)).map(|o| (o.faces, o.face));
+        if let Err(e) = process(pipeline, &bytes, stages, &missing, face, out) {
             out.error = Some(e.to_string());
             continue;
         }
@@ -210,6 +229,7 @@ pub fn run_images(
                     embed_ms: out.stage_ms[k],
                     detect_cpu_ms: out.detect_cpu_ms,
                     embed_cpu_ms: out.stage_cpu_ms[k],
+                    face: out.face,
                 })?;
             }
         }
@@ -233,31 +253,55 @@ fn process(
     bytes: &[u8],
     stages: &[Stage],
     which: &[usize],
+    known: Option<(usize, Option<Face>)>,
     out: &mut ImageOutcome,
 ) -> Result<(), EngineError> {
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), thread_cpu_ms());
     let img = p.decode(bytes, ImageRole::Image)?;
     out.decode_ms = ms(t);
-    let (t, c) = (Instant::now(), thread_cpu_ms());
-    let faces = p.detect(&img)?;
-    out.detect_ms = ms(t);
-    out.detect_cpu_ms = thread_cpu_ms() - c;
-    out.faces = faces.len();
-    let chosen = Pipeline::choose_face(
-        &faces,
-        FacePolicy::Centre,
-        ImageRole::Image,
-        img.dimensions(),
-    )
-    .ok()
-    .map(|(f, _)| f);
-    for &k in which {
+    let decode_cpu = thread_cpu_ms() - c;
+    let chosen = match known {
+        // The face was found in an earlier pass: no detection; decoding again is an extra cost,
+        // counted in the (first) stage's time below.
+        Some((faces, face)) => {
+            out.faces = faces;
+            out.detect_ms = 0.0;
+            out.detect_cpu_ms = 0.0;
+            face
+        }
+        None => {
+            let (t, c) = (Instant::now(), thread_cpu_ms());
+            let faces = p.detect(&img)?;
+            out.detect_ms = ms(t);
+            out.detect_cpu_ms = thread_cpu_ms() - c;
+            out.faces = faces.len();
+            Pipeline::choose_face(
+                &faces,
+                FacePolicy::Centre,
+                ImageRole::Image,
+                img.dimensions(),
+            )
+            .ok()
+            .map(|(f, _)| f)
+        }
+    };
+    out.face = chosen;
+    let extra = if known.is_some() {
+        (out.decode_ms, decode_cpu)
+    } else {
+        (0.0, 0.0)
+    };
+    for (i, &k) in which.iter().enumerate() {
         let (t, c) = (Instant::now(), thread_cpu_ms());
         if let Some(face) = chosen {
             out.embeddings[k] = p.describe_stage(&img, &[face], &stages[k])?.pop();
         }
         out.stage_ms[k] = ms(t);
         out.stage_cpu_ms[k] = thread_cpu_ms() - c;
+        if i == 0 {
+            out.stage_ms[k] += extra.0;
+            out.stage_cpu_ms[k] += extra.1;
+        }
     }
     Ok(())
 }
@@ -317,8 +361,74 @@ pub fn score_pairs(
     Ok(out)
 }
 
+/// Runs the images of `rows` through `plan` as the engine would: the eager stages for every
+/// image, a cascade's later stage only for the images of the pairs whose first-stage score falls
+/// in the band (decoded again, not detected again; that decode is counted in the stage's time).
+/// The run's stages are the plan's, in order.
+pub fn run_plan(
+    pipeline: &mut Pipeline,
+    rows: &[PairRow],
+    root: &Path,
+    plan: &Plan,
+    cache_dir: Option<&Path>,
+    progress: impl FnMut(usize, usize),
+) -> std::io::Result<ImageRun> {
+    let all: Vec<Stage> = plan.stages.iter().map(|(s, _)| s.clone()).collect();
+    let eager = plan.eager();
+    let paths: Vec<String> = rows
+        .iter()
+        .flat_map(|r| [r.a.clone(), r.b.clone()])
+        .collect();
+    let mut run = run_images(pipeline, paths, root, &all[..eager], cache_dir, progress)?;
+    if eager == all.len() {
+        return Ok(run);
+    }
+    for o in run.images.values_mut() {
+        o.embeddings.resize(all.len(), None);
+        o.stage_ms.resize(all.len(), 0.0);
+        o.stage_cpu_ms.resize(all.len(), 0.0);
+    }
+    let mut need: BTreeSet<String> = BTreeSet::new();
+    for r in rows {
+        let first = |p: &str| run.images.get(p).and_then(|o| o.embeddings[0].as_ref());
+        if let (Some(a), Some(b)) = (first(&r.a), first(&r.b)) {
+            let raw = a.compare(b).map_err(std::io::Error::other)?;
+            if plan.needs_second(raw) {
+                need.insert(r.a.clone());
+                need.insert(r.b.clone());
+            }
+        }
+    }
+    let later = run_images_with(
+        pipeline,
+        need,
+        root,
+        &all[eager..],
+        cache_dir,
+        Some(&run.images),
+        |_, _| {},
+    )?;
+    for (path, o) in later.images {
+        let Some(out) = run.images.get_mut(&path) else {
+            continue;
+        };
+        for (i, e) in o.embeddings.into_iter().enumerate() {
+            out.embeddings[eager + i] = e;
+            // Includes the extra decode (see `process`).
+            out.stage_ms[eager + i] = o.stage_ms[i];
+            out.stage_cpu_ms[eager + i] = o.stage_cpu_ms[i];
+        }
+        out.cached &= o.cached;
+    }
+    run.stages = all;
+    run.cache.hits += later.cache.hits;
+    run.cache.misses += later.cache.misses;
+    run.cache.files.extend(later.cache.files);
+    Ok(run)
+}
+
 /// Runs every image of `rows` through the pipeline and scores the pairs under `mode`'s plan
-/// (every stage of the plan is computed for every image, so a cascade's second stage too).
+/// (a cascade's second stage only where a pair needs it, as in the engine).
 pub fn run_pairs(
     pipeline: &mut Pipeline,
     rows: Vec<PairRow>,
@@ -327,15 +437,11 @@ pub fn run_pairs(
     progress: impl FnMut(usize, usize),
 ) -> PairRun {
     let plan = pipeline.plan(mode).clone();
-    let stages: Vec<Stage> = plan.stages.iter().map(|(s, _)| s.clone()).collect();
-    let paths: Vec<String> = rows
-        .iter()
-        .flat_map(|r| [r.a.clone(), r.b.clone()])
-        .collect();
-    let run = match run_images(pipeline, paths, root, &stages, None, progress) {
+    let run = match run_plan(pipeline, &rows, root, &plan, None, progress) {
         Ok(run) => run,
-        // Without a cache there is no I/O besides reading images, whose errors are per image.
-        Err(e) => unreachable!("no cache, no I/O error: {e}"),
+        // Without a cache the only errors are per image, kept in the outcomes; a mode's
+        // recognisers are always loaded.
+        Err(e) => unreachable!("no cache, no run error: {e}"),
     };
     let pairs = score_pairs(&run, &rows, &plan).unwrap_or_default();
     PairRun {
