@@ -25,7 +25,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use facestation::api::SearchMode;
-use facestation::engine::score::{default_threshold, distance_to_score};
+use facestation::engine::local::Scoring;
+use facestation::engine::score::default_threshold;
 use facestation::engine::{FacePolicy, ImageRole, LocalVerifier, Pipeline, PipelineConfig};
 use facestation::runtime::VerifiedModels;
 use facestation::vision::pose::{landmark_pose, HeadPoseModel};
@@ -892,10 +893,13 @@ fn study(o: &Opts) {
     let m = models();
     let mut v = LocalVerifier::load(&m.models, PipelineConfig::default()).expect("engine");
     let p = &mut v.pipeline;
-    let threshold = default_threshold(SearchMode::Fast);
+    // ACCURATE computes every stage eagerly, so one describe gives a complete score.
+    let mode = SearchMode::Accurate;
+    let threshold = default_threshold(mode);
+    let plan = p.plan(mode).clone();
     // Each pair: image a as it is; image b degraded.
     struct Row {
-        a: facestation::vision::Descriptor,
+        a: facestation::engine::local::FaceDescriptors,
         b: RgbImage,
         face_b: Face,
     }
@@ -910,11 +914,7 @@ fn study(o: &Opts) {
         let (Some(fa), Some(fb)) = (centre_face(&fa, &a), centre_face(&fb, &b)) else {
             continue;
         };
-        let Some(da) = p
-            .describe(&a, &[fa], SearchMode::Fast)
-            .ok()
-            .and_then(|mut d| d.pop())
-        else {
+        let Some(da) = p.describe(&a, &[fa], mode).ok().and_then(|mut d| d.pop()) else {
             continue;
         };
         data.push(Row {
@@ -941,10 +941,12 @@ fn study(o: &Opts) {
             }
             ieds.push(f64::from(ied(&face)));
             let d = p
-                .describe(&img, &[face], SearchMode::Fast)
+                .describe(&img, &[face], mode)
                 .ok()
                 .and_then(|mut d| d.pop());
-            let ok = d.is_some_and(|d| distance_to_score(f64::from(r.a.distance(&d))) >= threshold);
+            let ok = d.is_some_and(
+                |d| matches!(plan.score(&r.a, &d), Ok(Scoring::Done(s)) if s.score >= threshold),
+            );
             fails += usize::from(!ok);
         }
         measured.sort_by(f64::total_cmp);

@@ -53,6 +53,81 @@ pub struct ModelEntry {
     pub licence: String,
     pub source: String,
     pub input: String,
+    /// The input spec of a model with role `recogniser`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recogniser: Option<RecogniserSpec>,
+}
+
+/// The role every face recogniser has in the manifest.
+pub const RECOGNISER_ROLE: &str = "recogniser";
+
+/// Channel order of a chip as the network takes it (planar, raw 0..255).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+/// How two descriptors of one recogniser are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Euclidean distance: lower = more alike (dlib).
+    Euclidean,
+    /// Cosine similarity of L2-normalised vectors: higher = more alike.
+    Cosine,
+}
+
+/// What is done to the network's output before it is compared or averaged over views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalise {
+    /// Raw output; views averaged element-wise.
+    None,
+    /// Each view L2-normalised, averaged, normalised again.
+    L2,
+}
+
+/// A recogniser's input and output, from its `[model.recogniser]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecogniserSpec {
+    /// A short name for command lines (`eval --candidates reid+flip`).
+    pub alias: String,
+    /// Side of the square chip, pixels.
+    pub size: usize,
+    pub channels: ChannelOrder,
+    pub input_name: String,
+    pub output_name: String,
+    /// Descriptor length.
+    pub dim: usize,
+    pub metric: Metric,
+    pub normalise: Normalise,
+    /// Where the five landmarks go in the chip (chip pixels).
+    pub template: [[f32; 2]; 5],
+}
+
+impl RecogniserSpec {
+    fn check(&self, id: &str) -> Result<(), String> {
+        let inside = |p: &[f32; 2]| {
+            p.iter()
+                .all(|v| v.is_finite() && *v >= 0.0 && *v < self.size as f32)
+        };
+        if !(16..=1024).contains(&self.size) {
+            return Err(format!("{id}: chip size {} out of range", self.size));
+        }
+        if self.dim == 0 {
+            return Err(format!("{id}: descriptor length 0"));
+        }
+        if !self.template.iter().all(inside) {
+            return Err(format!("{id}: template point outside the chip"));
+        }
+        if self.metric == Metric::Cosine && self.normalise != Normalise::L2 {
+            return Err(format!("{id}: cosine needs normalise = \"l2\""));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +180,7 @@ impl VerifiedModels {
         }
     }
 
+    /// The model with this role (the first, for a role several models share).
     pub fn entry(&self, role: &str) -> Result<&ModelEntry, RuntimeError> {
         self.entries
             .iter()
@@ -112,9 +188,28 @@ impl VerifiedModels {
             .ok_or_else(|| RuntimeError::RoleMissing(role.to_string()))
     }
 
+    /// The recogniser with this id or alias.
+    pub fn recogniser(&self, name: &str) -> Result<&ModelEntry, RuntimeError> {
+        self.entries
+            .iter()
+            .find(|e| {
+                e.role == RECOGNISER_ROLE
+                    && (e.id == name || e.recogniser.as_ref().is_some_and(|r| r.alias == name))
+            })
+            .ok_or_else(|| RuntimeError::RoleMissing(format!("{RECOGNISER_ROLE} {name}")))
+    }
+
     /// Creates a CPU session for the model with this role.
     pub fn session(&self, role: &str, intra_threads: usize) -> Result<Session, RuntimeError> {
-        let entry = self.entry(role)?;
+        self.session_for(self.entry(role)?, intra_threads)
+    }
+
+    /// Creates a CPU session for one manifest entry.
+    pub fn session_for(
+        &self,
+        entry: &ModelEntry,
+        intra_threads: usize,
+    ) -> Result<Session, RuntimeError> {
         let env = ort_environment()?;
         let path = self.dir.join(&entry.file);
         let fail = |reason: String| RuntimeError::Session {
@@ -131,6 +226,27 @@ impl VerifiedModels {
             .map_err(|e| fail(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| fail(e.to_string()))?;
+        // Developer's knobs for profiling experiments (never set in production):
+        // FACESTATION_ORT_DISABLE="id=Opt1;Opt2" disables graph optimisers for one model.
+        if let Ok(spec) = std::env::var("FACESTATION_ORT_DISABLE") {
+            for part in spec.split(',') {
+                if let Some((id, opts)) = part.split_once('=') {
+                    if id == entry.id {
+                        builder = builder
+                            .with_disabled_optimizers(opts)
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+            }
+        }
+        // A developer's knob: ONNX Runtime's own per-operator profiler, one trace per session,
+        // written when the session is dropped (`FACESTATION_ORT_PROFILE=DIR`).
+        if let Some(dir) = std::env::var_os("FACESTATION_ORT_PROFILE") {
+            let prefix = PathBuf::from(dir).join(&entry.id);
+            builder = builder
+                .with_profiling(prefix)
+                .map_err(|e| fail(e.to_string()))?;
+        }
         // The session is built from the very bytes whose hash is checked here, so a file swapped
         // after `verify` cannot slip in.
         let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
@@ -152,8 +268,48 @@ impl VerifiedModels {
 
 /// The entries of the compiled-in manifest.
 pub fn manifest_entries() -> Result<Vec<ModelEntry>, RuntimeError> {
-    let m: Manifest =
-        toml::from_str(MANIFEST_TOML).map_err(|e| RuntimeError::Manifest(e.to_string()))?;
+    parse_manifest(MANIFEST_TOML)
+}
+
+/// Parses and checks a manifest: unique ids and aliases, a spec for every recogniser and only there.
+pub fn parse_manifest(text: &str) -> Result<Vec<ModelEntry>, RuntimeError> {
+    let m: Manifest = toml::from_str(text).map_err(|e| RuntimeError::Manifest(e.to_string()))?;
+    let mut names = std::collections::BTreeSet::new();
+    for e in &m.model {
+        if !names.insert(e.id.clone()) {
+            return Err(RuntimeError::Manifest(format!("model id {} twice", e.id)));
+        }
+        if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RuntimeError::Manifest(format!(
+                "{}: sha256 must be 64 hex digits",
+                e.id
+            )));
+        }
+        match (&e.recogniser, e.role == RECOGNISER_ROLE) {
+            (Some(spec), true) => {
+                spec.check(&e.id).map_err(RuntimeError::Manifest)?;
+                if !names.insert(spec.alias.clone()) {
+                    return Err(RuntimeError::Manifest(format!(
+                        "{}: alias {} is taken",
+                        e.id, spec.alias
+                    )));
+                }
+            }
+            (None, true) => {
+                return Err(RuntimeError::Manifest(format!(
+                    "{}: a recogniser needs a [model.recogniser] table",
+                    e.id
+                )))
+            }
+            (Some(_), false) => {
+                return Err(RuntimeError::Manifest(format!(
+                    "{}: only a recogniser has a [model.recogniser] table",
+                    e.id
+                )))
+            }
+            (None, false) => {}
+        }
+    }
     Ok(m.model)
 }
 
@@ -313,10 +469,72 @@ mod tests {
     #[test]
     fn manifest_parses_and_names_every_role() {
         let entries = manifest_entries().expect("manifest");
-        for role in ["detector", "embedder", "liveness_v2", "liveness_v1se"] {
+        for role in [
+            "detector",
+            "recogniser",
+            "head_pose",
+            "liveness_v2",
+            "liveness_v1se",
+        ] {
             assert!(entries.iter().any(|e| e.role == role), "role {role}");
         }
         assert!(entries.iter().all(|e| e.sha256.len() == 64));
+        let recognisers: Vec<_> = entries
+            .iter()
+            .filter(|e| e.role == RECOGNISER_ROLE)
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(
+            recognisers,
+            [
+                "dlib_resnet_v1",
+                "dlib_resnet_v1_int8",
+                "face_reidentification_retail_0095"
+            ]
+        );
+        let reid = entries
+            .iter()
+            .find(|e| e.id == "face_reidentification_retail_0095")
+            .and_then(|e| e.recogniser.clone())
+            .expect("spec");
+        assert_eq!((reid.size, reid.dim), (128, 256));
+        assert_eq!(
+            (reid.channels, reid.metric, reid.normalise),
+            (ChannelOrder::Bgr, Metric::Cosine, Normalise::L2)
+        );
+    }
+
+    #[test]
+    fn manifest_problems_are_named() {
+        let base = r#"
+[[model]]
+id = "r"
+role = "recogniser"
+file = "r.onnx"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+licence = "x"
+source = "x"
+input = "x"
+"#;
+        let spec = r#"
+[model.recogniser]
+alias = "a"
+size = 128
+channels = "bgr"
+input_name = "input"
+output_name = "embedding"
+dim = 256
+metric = "cosine"
+normalise = "l2"
+template = [[40.0, 59.0], [87.0, 59.0], [64.0, 82.0], [44.0, 105.0], [83.0, 105.0]]
+"#;
+        assert!(parse_manifest(&format!("{base}{spec}")).is_ok());
+        let msg = |t: String| parse_manifest(&t).expect_err("must fail").to_string();
+        assert!(msg(base.to_string()).contains("needs a [model.recogniser] table"));
+        assert!(msg(format!("{base}{spec}").replace("\"l2\"", "\"none\"")).contains("cosine"));
+        assert!(msg(format!("{base}{spec}").replace("105.0]]", "400.0]]")).contains("outside"));
+        assert!(msg(format!("{base}{spec}{base}{spec}")).contains("twice"));
+        assert!(msg(format!("{base}{spec}").replace("0000000000", "zz")).contains("64 hex"));
     }
 
     #[test]

@@ -493,6 +493,7 @@ mod panel_alone {
                 passed: Some(score >= 0.62),
                 error: None,
                 reported: true,
+                recognisers: Vec::new(),
             }],
             liveness: Some(LivenessResult {
                 score: if live { 0.9 } else { 0.2 },

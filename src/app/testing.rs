@@ -165,6 +165,7 @@ impl Verifier for FakeEngine {
                     passed: None,
                     error: None,
                     reported: true,
+                    recognisers: Vec::new(),
                 };
                 match self.decode_as(bytes, ImageRole::Gallery(index)) {
                     Err(EngineError::Decode { source, .. }) => g.error = Some(source.to_string()),

@@ -1,21 +1,38 @@
-//! `facestation eval`: runs the local pipeline over a pairs CSV and reports accuracy and timings.
-//! The scoring itself is `eval::runner`; this file reads the CSV and prints the report.
+//! `facestation eval`: runs the local pipeline over a pairs CSV and reports accuracy and timings,
+//! for a mode (`--search-mode`) or for candidate configurations (`--candidates`), optionally on
+//! all cross-identity pairs of the LFW fold images (`--all-impostors`). The scoring itself is
+//! `eval::runner`; this file reads the CSV, checks that enough was scored, and prints the report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use crate::paths::StationPaths;
 use clap::Args;
 use serde::Serialize;
 
-use super::{local_verifier, CliError};
+use super::CliError;
 use crate::api::SearchMode;
-use crate::engine::score::default_threshold;
-use crate::engine::PipelineConfig;
-use crate::eval::runner::{run_pairs, PairDetail};
-use crate::eval::{read_pairs_csv, ScoredPair, Summary, SummaryOptions, TimingStats};
+use crate::engine::score::{default_threshold, Calibration};
+use crate::engine::verdict::ReviewBand;
+use crate::engine::{Combine, LocalVerifier, PipelineConfig, Plan, Stage};
+use crate::eval::binomial::{mcnemar, McNemar};
+use crate::eval::calibrate::{fit, CalibrationFit};
+use crate::eval::candidates::{self, Candidate};
+use crate::eval::impostors::{
+    all_pairs, identity_of, point, review_band, threshold_for_fmr, AllPairs, AllPairsPoint,
+    BandEdge, Subject,
+};
+use crate::eval::runner::{
+    plan_descriptors, run_images, run_plan, score_pairs, stage_slots, ImageRun, PairDetail,
+};
+use crate::eval::{
+    kfold_correct, read_pairs_csv, threshold_at_fmr, PairRow, ScoredPair, Summary, SummaryOptions,
+    TimingStats, FOLD_PREFIX,
+};
+use crate::runtime::VerifiedModels;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -27,16 +44,38 @@ pub struct EvalArgs {
     pub root: Option<PathBuf>,
     #[arg(long, value_parser = |s: &str| SearchMode::parse(s).map_err(|e| e.message), default_value = "FAST")]
     pub search_mode: SearchMode,
+    /// Evaluate these configurations instead of a mode, comma-separated (`all` for the standard
+    /// list): `reid+flip`, `dlib-int8`, `fuse(reid,dlib-int8+flip)`, `cascade(dlib-int8>reid+flip@0.02..0.998)`.
+    #[arg(long)]
+    pub candidates: Option<String>,
+    /// Also score ALL cross-identity (and same-identity) pairs of the images of the LFW fold pairs
+    /// (folder = identity; no image outside those pairs): FMR on millions of impostor comparisons.
+    #[arg(long)]
+    pub all_impostors: bool,
+    /// The false-match rate thresholds are chosen at (candidates; the mode's suggested threshold).
+    #[arg(long, default_value_t = 1e-3)]
+    pub fmr: f64,
+    /// Descriptor cache folder (default: the user's cache dir, facestation/eval-descriptors).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// Compute every descriptor, read and write no cache (for timings).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Fail (exit 2) when more than this percentage of images is unreadable or of pairs has no
+    /// score (an image without a face or unreadable). Nothing scored always fails.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_unscorable: f64,
     /// Only the first N pairs.
     #[arg(long)]
     pub limit: Option<usize>,
     /// Only pairs whose source starts with this (e.g. lfw_fold).
     #[arg(long)]
     pub source: Option<String>,
-    /// Write one CSV line per pair: a,b,same,source,score,distance,faces_a,faces_b.
+    /// Write one CSV line per pair: a,b,same,source,score,distance,faces_a,faces_b (the mode, or
+    /// the first candidate).
     #[arg(long)]
     pub scores: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads for the embedder.
+    /// ONNX Runtime intra-op threads for the recognisers.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Print the report as JSON.
@@ -44,25 +83,129 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
+/// How much of the input could not be used.
+#[derive(Serialize, Debug, Clone)]
+struct Health {
+    images: usize,
+    unreadable_images: usize,
+    pairs: usize,
+    unscorable_pairs: usize,
+    scored_pairs: usize,
+    max_unscorable_percent: f64,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AllImpostorReport {
+    what: String,
+    images: usize,
+    identities: usize,
+    impostor_pairs: usize,
+    genuine_pairs: usize,
+    /// Pairs for which a cascade ran its second stage.
+    second_stage_pairs: u64,
+    /// At the threshold in use (the mode's default, or the candidate's).
+    at_threshold: AllPairsPoint,
+    /// The threshold with FMR <= --fmr on these pairs.
+    at_target_fmr: Option<AllPairsPoint>,
+    target_fmr: f64,
+    /// Review band edges around the threshold in use: FMR x10 and /10.
+    review_band: Option<(BandEdge, BandEdge)>,
+}
+
+#[derive(Serialize)]
+struct CalibrationCheck {
+    stage: String,
+    shipped: Calibration,
+    fitted: Option<CalibrationFit>,
+}
+
 #[derive(Serialize)]
 struct Report {
     search_mode: SearchMode,
+    plan: String,
     pairs: usize,
     images: usize,
     images_without_face: Vec<String>,
     unreadable_images: Vec<String>,
     default_threshold: f64,
+    /// Detect, align and embed the plan's stages per image; `cached_images` were not computed in
+    /// this run (their times are those stored when they were).
     timing_per_image_ms: BTreeMap<&'static str, Option<TimingStats>>,
+    computed_images: usize,
+    cached_images: usize,
     overall: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     lfw: Option<Summary>,
+    calibration: Vec<CalibrationCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all_impostors: Option<AllImpostorReport>,
+    shipped_review_band: (f64, f64),
+    cache: crate::eval::runner::CacheStats,
+    health: Health,
+    wall_ms: f64,
+}
+
+#[derive(Serialize)]
+struct CandidateReport {
+    name: String,
+    stages: Vec<String>,
+    calibrations: Vec<CalibrationFit>,
+    /// The threshold at FMR <= --fmr (on all impostors with --all-impostors, else on the pairs'
+    /// LFW impostors), and where it came from.
+    threshold: Option<f64>,
+    threshold_origin: String,
+    lfw: Summary,
+    per_source: Vec<crate::eval::SourceResult>,
+    /// Median align+embed of each stage per image, and the whole per image (detect + stages;
+    /// a cascade's second stage counted for the images that needed it).
+    stage_ms: Vec<Option<f64>>,
+    detect_align_embed_ms: Option<TimingStats>,
+    detect_align_embed_cpu_ms: Option<TimingStats>,
+    /// A cascade: the share of LFW pairs and of images that needed the second stage.
+    second_stage_pair_share: Option<f64>,
+    second_stage_image_share: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    all_impostors: Option<AllImpostorReport>,
+}
+
+#[derive(Serialize)]
+struct PairedTest {
+    a: String,
+    b: String,
+    /// k-fold accuracy difference a - b in pairs (of the LFW pairs).
+    pairs_difference: i64,
+    mcnemar: McNemar,
+}
+
+#[derive(Serialize)]
+struct CandidatesReport {
+    pairs: usize,
+    images: usize,
+    target_fmr: f64,
+    candidates: Vec<CandidateReport>,
+    paired: Vec<PairedTest>,
+    cache: crate::eval::runner::CacheStats,
+    health: Health,
+    wall_ms: f64,
 }
 
 pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    if !(0.0..=1.0).contains(&args.fmr) {
+        return Err(CliError::Usage("--fmr must be in [0, 1]".into()));
+    }
+    if !(0.0..=100.0).contains(&args.max_unscorable) {
+        return Err(CliError::Usage(
+            "--max-unscorable is a percentage in [0, 100]".into(),
+        ));
+    }
     let text = std::fs::read_to_string(&args.pairs)
         .map_err(CliError::io(format!("reading {}", args.pairs.display())))?;
     let mut rows = read_pairs_csv(&text)
-        .map_err(|e| CliError::Other(format!("{}: {e}", args.pairs.display())))?;
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.pairs.display())))?;
     if let Some(prefix) = &args.source {
         rows.retain(|r| r.source.starts_with(prefix.as_str()));
     }
@@ -78,42 +221,354 @@ pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     });
-    let config = PipelineConfig {
+    let models = VerifiedModels::locate(paths.models.as_deref())?;
+    let cands: Option<Vec<Candidate>> = match &args.candidates {
+        None => None,
+        Some(list) => {
+            let list = if list.trim() == "all" {
+                candidates::ALL
+            } else {
+                list
+            };
+            let parsed = candidates::split_list(list)
+                .iter()
+                .map(|c| candidates::parse(&models, c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::Usage)?;
+            if parsed.is_empty() {
+                return Err(CliError::Usage("--candidates lists nothing".into()));
+            }
+            Some(parsed)
+        }
+    };
+    let mut config = PipelineConfig {
         embed_threads: args.threads,
         ..PipelineConfig::default()
     };
-    let mut verifier = local_verifier(paths, config)?;
+    let stages: Vec<Stage> = match &cands {
+        Some(cs) => {
+            let mut v: Vec<Stage> = Vec::new();
+            for c in cs {
+                for s in &c.stages {
+                    if !v.contains(s) {
+                        v.push(s.clone());
+                    }
+                }
+            }
+            config.extra_recognisers = v.iter().map(|s| s.recogniser.clone()).collect();
+            v
+        }
+        None => config
+            .plan(args.search_mode)
+            .stages
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect(),
+    };
+    let mut verifier = LocalVerifier::load(&models, config)?;
     let pipeline = &mut verifier.pipeline;
+    // Mode plans name recognisers by id once loaded.
+    let stages: Vec<Stage> = stages
+        .into_iter()
+        .map(|s| {
+            let id = pipeline
+                .recogniser(&s.recogniser)
+                .map(|r| r.tag().id.to_string())
+                .unwrap_or(s.recogniser);
+            Stage::new(&id, s.views)
+        })
+        .collect();
 
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache.clone().or_else(crate::eval::cache::default_dir)
+    };
     let json = args.json;
-    let run = run_pairs(pipeline, rows, &root, args.search_mode, |i, total| {
-        if !json && i % 500 == 0 {
+    let progress = |i: usize, total: usize| {
+        if !json && i.is_multiple_of(500) {
             eprintln!("eval: image {i}/{total}");
         }
-    });
-    let total = run.images.len();
+    };
+    let run = match (&cands, args.all_impostors) {
+        // A mode as the engine runs it: a cascade's second stage only where a pair needs it.
+        (None, false) => {
+            let plan = pipeline.plan(args.search_mode).clone();
+            run_plan(
+                pipeline,
+                &rows,
+                &root,
+                &plan,
+                cache_dir.as_deref(),
+                progress,
+            )
+        }
+        // Candidates and the all-pairs sweep need every stage of every image.
+        _ => {
+            let image_paths: Vec<String> = rows
+                .iter()
+                .flat_map(|r| [r.a.clone(), r.b.clone()])
+                .collect();
+            run_images(
+                pipeline,
+                image_paths,
+                &root,
+                &stages,
+                cache_dir.as_deref(),
+                progress,
+            )
+        }
+    }
+    .map_err(CliError::io("descriptor cache"))?;
+
+    match cands {
+        None => {
+            let plan = pipeline.plan(args.search_mode).clone();
+            mode_report(&args, &run, &rows, &plan, started)
+        }
+        Some(cs) => candidates_report(&args, &run, &rows, &cs, started),
+    }
+}
+
+/// What the run could not use, and whether that is too much.
+fn health(run: &ImageRun, pairs: &[PairDetail], max_percent: f64) -> Health {
+    let images = run.images.len();
+    let unreadable: Vec<&String> = run
+        .images
+        .iter()
+        .filter(|(_, o)| o.error.is_some())
+        .map(|(p, _)| p)
+        .collect();
+    let scored = pairs
+        .iter()
+        .filter(|p| p.pair.score.is_some_and(f64::is_finite))
+        .count();
+    let unscorable = pairs.len() - scored;
+    let share = |k: usize, n: usize| {
+        if n == 0 {
+            0.0
+        } else {
+            100.0 * k as f64 / n as f64
+        }
+    };
+    let named = |v: &[&String]| {
+        let mut s: Vec<String> = v.iter().take(3).map(|p| p.to_string()).collect();
+        if v.len() > 3 {
+            s.push(format!("and {} more", v.len() - 3));
+        }
+        s.join(", ")
+    };
+    let problem = if scored == 0 {
+        Some(format!(
+            "nothing was scored: none of the {} pairs has a score ({} of {} images unreadable{})",
+            pairs.len(),
+            unreadable.len(),
+            images,
+            if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", named(&unreadable))
+            }
+        ))
+    } else if share(unreadable.len(), images) > max_percent {
+        Some(format!(
+            "{} of {} images ({:.1}%) could not be read, more than --max-unscorable {}%: {}",
+            unreadable.len(),
+            images,
+            share(unreadable.len(), images),
+            max_percent,
+            named(&unreadable)
+        ))
+    } else if share(unscorable, pairs.len()) > max_percent {
+        Some(format!(
+            "{unscorable} of {} pairs ({:.1}%) have no score (an image unreadable or without a face), \
+             more than --max-unscorable {}%",
+            pairs.len(),
+            share(unscorable, pairs.len()),
+            max_percent
+        ))
+    } else {
+        None
+    };
+    Health {
+        images,
+        unreadable_images: unreadable.len(),
+        pairs: pairs.len(),
+        unscorable_pairs: unscorable,
+        scored_pairs: scored,
+        max_unscorable_percent: max_percent,
+        ok: problem.is_none(),
+        problem,
+    }
+}
+
+/// Raw metric values of one stage on the LFW fold pairs, for fitting its calibration.
+fn stage_samples(run: &ImageRun, rows: &[PairRow], stage: usize) -> Vec<(f64, bool)> {
+    rows.iter()
+        .filter(|r| r.source.starts_with(FOLD_PREFIX))
+        .filter_map(|r| {
+            let a = run.images.get(&r.a)?.embeddings.get(stage)?.as_ref()?;
+            let b = run.images.get(&r.b)?.embeddings.get(stage)?.as_ref()?;
+            Some((a.compare(b).ok()?, r.same))
+        })
+        .collect()
+}
+
+/// The LFW fold images with their plan descriptors, for the all-pairs sweep.
+fn lfw_subjects<'a>(run: &'a ImageRun, rows: &[PairRow], slots: &[usize]) -> Vec<Subject<'a>> {
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for r in rows.iter().filter(|r| r.source.starts_with(FOLD_PREFIX)) {
+        names.insert(&r.a);
+        names.insert(&r.b);
+    }
+    names
+        .into_iter()
+        .filter_map(|p| {
+            let (path, o) = run.images.get_key_value(p)?;
+            Some(Subject {
+                identity: identity_of(path),
+                descriptors: slots
+                    .iter()
+                    .map(|&k| o.embeddings.get(k).and_then(Option::as_ref))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn sweep(
+    run: &ImageRun,
+    rows: &[PairRow],
+    plan: &Plan,
+    slots: &[usize],
+) -> Result<AllPairs, CliError> {
+    let subjects = lfw_subjects(run, rows, slots);
+    all_pairs(plan, &subjects).map_err(CliError::Other)
+}
+
+fn all_impostor_report(
+    all: &AllPairs,
+    threshold: f64,
+    target: f64,
+    what: String,
+) -> AllImpostorReport {
+    AllImpostorReport {
+        what,
+        images: all.images,
+        identities: all.identities,
+        impostor_pairs: all.impostor.len(),
+        genuine_pairs: all.genuine.len(),
+        second_stage_pairs: all.second_stage_pairs,
+        at_threshold: point(all, threshold),
+        at_target_fmr: threshold_for_fmr(&all.impostor, target).map(|t| point(all, t)),
+        target_fmr: target,
+        review_band: review_band(all, threshold, 10.0),
+    }
+}
+
+/// Per image: detect plus the stages the plan needed for it (a cascade's second stage only for
+/// images in a pair that used it).
+struct PerImage {
+    /// Wall and CPU time per image: detect and the stages it needed.
+    total: Vec<f64>,
+    total_cpu: Vec<f64>,
+    /// Wall time of each stage per image.
+    per_stage: Vec<Vec<f64>>,
+    /// Share of images that needed a cascade's second stage.
+    second_share: f64,
+}
+
+fn per_image_ms(run: &ImageRun, pairs: &[PairDetail], plan: &Plan, slots: &[usize]) -> PerImage {
+    let mut needs_second: BTreeSet<&str> = BTreeSet::new();
+    for p in pairs.iter().filter(|p| p.stages_used > 1) {
+        needs_second.insert(&p.pair.a);
+        needs_second.insert(&p.pair.b);
+    }
+    let eager = plan.eager();
+    let (mut total, mut total_cpu, mut per_stage) =
+        (Vec::new(), Vec::new(), vec![Vec::new(); slots.len()]);
+    for (path, o) in &run.images {
+        if o.error.is_some() {
+            continue;
+        }
+        let (mut t, mut c) = (o.detect_ms, o.detect_cpu_ms);
+        for (i, &k) in slots.iter().enumerate() {
+            let ms = o.stage_ms.get(k).copied().unwrap_or(0.0);
+            per_stage[i].push(ms);
+            if i < eager || needs_second.contains(path.as_str()) {
+                t += ms;
+                c += o.stage_cpu_ms.get(k).copied().unwrap_or(0.0);
+            }
+        }
+        total.push(t);
+        total_cpu.push(c);
+    }
+    let second_share = if run.images.is_empty() {
+        0.0
+    } else {
+        needs_second.len() as f64 / run.images.len() as f64
+    };
+    PerImage {
+        total,
+        total_cpu,
+        per_stage,
+        second_share,
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn mode_report(
+    args: &EvalArgs,
+    run: &ImageRun,
+    rows: &[PairRow],
+    plan: &Plan,
+    started: Instant,
+) -> Result<ExitCode, CliError> {
+    let slots = stage_slots(&run.stages, plan)
+        .ok_or_else(|| CliError::Other("the run lacks a stage of the plan".into()))?;
+    let pairs = score_pairs(run, rows, plan).map_err(CliError::Other)?;
+    let health = health(run, &pairs, args.max_unscorable);
+    if let Some(p) = &args.scores {
+        write_scores(p, &pairs)?;
+    }
     let mut no_face = Vec::new();
     let mut unreadable = Vec::new();
-    let (mut t_decode, mut t_detect, mut t_embed, mut t_face) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut t_decode, mut t_detect, mut t_embed) = (Vec::new(), Vec::new(), Vec::new());
     for (path, o) in &run.images {
         if let Some(e) = &o.error {
             unreadable.push(format!("{path}: {e}"));
             continue;
         }
-        if o.descriptor.is_none() {
+        if plan_descriptors(o, &slots)
+            .first()
+            .is_none_or(Option::is_none)
+        {
             no_face.push(path.clone());
         }
         t_decode.push(o.decode_ms);
         t_detect.push(o.detect_ms);
-        t_embed.push(o.embed_ms);
-        t_face.push(o.detect_ms + o.embed_ms);
     }
-    if let Some(p) = &args.scores {
-        write_scores(p, &run.pairs)?;
+    let PerImage {
+        total: t_face,
+        total_cpu: t_face_cpu,
+        per_stage,
+        ..
+    } = per_image_ms(run, &pairs, plan, &slots);
+    for (i, s) in per_stage.iter().enumerate() {
+        if i < plan.eager() {
+            if t_embed.is_empty() {
+                t_embed = s.clone();
+            } else {
+                for (a, b) in t_embed.iter_mut().zip(s) {
+                    *a += b;
+                }
+            }
+        }
     }
-    let scored = run.scored();
-
+    let scored: Vec<ScoredPair> = pairs.iter().map(|p| p.pair.clone()).collect();
     let threshold = default_threshold(args.search_mode);
     let options = SummaryOptions {
         threshold: Some(threshold),
@@ -122,24 +577,63 @@ pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
     };
     let lfw: Vec<ScoredPair> = scored
         .iter()
-        .filter(|p| p.source.starts_with(crate::eval::FOLD_PREFIX))
+        .filter(|p| p.source.starts_with(FOLD_PREFIX))
         .cloned()
         .collect();
+    let calibration = plan
+        .stages
+        .iter()
+        .zip(&slots)
+        .map(|((stage, shipped), &k)| CalibrationCheck {
+            stage: format!("{} {}", stage.recogniser, stage.views.as_str()),
+            shipped: *shipped,
+            fitted: fit(shipped.metric, &stage_samples(run, rows, k)).ok(),
+        })
+        .collect();
+    let all_impostors = if args.all_impostors {
+        let all = sweep(run, rows, plan, &slots)?;
+        Some(all_impostor_report(
+            &all,
+            threshold,
+            args.fmr,
+            format!(
+                "all cross-identity pairs of the LFW fold images ({})",
+                plan.name
+            ),
+        ))
+    } else {
+        None
+    };
     let mut timing = BTreeMap::new();
     timing.insert("decode", TimingStats::from_millis(&t_decode));
     timing.insert("detect", TimingStats::from_millis(&t_detect));
     timing.insert("align_embed", TimingStats::from_millis(&t_embed));
     timing.insert("detect_align_embed", TimingStats::from_millis(&t_face));
+    timing.insert(
+        "detect_align_embed_cpu",
+        TimingStats::from_millis(&t_face_cpu),
+    );
+    let band = ReviewBand::default_for(args.search_mode);
+    let cached = run.images.values().filter(|o| o.cached).count();
     let report = Report {
         search_mode: args.search_mode,
+        plan: plan.name.clone(),
         pairs: scored.len(),
-        images: total,
+        images: run.images.len(),
         images_without_face: no_face,
         unreadable_images: unreadable,
         default_threshold: threshold,
         timing_per_image_ms: timing,
+        computed_images: run.images.len() - cached,
+        cached_images: cached,
         overall: Summary::build(&scored, &options),
         lfw: (!lfw.is_empty()).then(|| Summary::build(&lfw, &options)),
+        calibration,
+        all_impostors,
+        shipped_review_band: (threshold - band.below, threshold + band.above),
+        cache: run.cache.clone(),
+        health: health.clone(),
+        wall_ms: ms_since(started),
     };
     if args.json {
         println!(
@@ -149,7 +643,204 @@ pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
     } else {
         print_human(&report);
     }
-    Ok(ExitCode::SUCCESS)
+    finish(&health)
+}
+
+/// Exit 0, or the reason the evaluation cannot be trusted (exit 2).
+fn finish(health: &Health) -> Result<ExitCode, CliError> {
+    match &health.problem {
+        None => Ok(ExitCode::SUCCESS),
+        Some(p) => Err(CliError::Usage(format!("eval: {p}"))),
+    }
+}
+
+fn candidates_report(
+    args: &EvalArgs,
+    run: &ImageRun,
+    rows: &[PairRow],
+    cands: &[Candidate],
+    started: Instant,
+) -> Result<ExitCode, CliError> {
+    let mut reports = Vec::new();
+    let mut decisions: Vec<(String, Vec<Option<bool>>)> = Vec::new();
+    let mut first_pairs: Option<Vec<PairDetail>> = None;
+    let mut worst_health: Option<Health> = None;
+    for c in cands {
+        let slots: Vec<usize> = c
+            .stages
+            .iter()
+            .map(|s| run.stages.iter().position(|r| r == s))
+            .collect::<Option<_>>()
+            .ok_or_else(|| CliError::Other(format!("{}: a stage was not computed", c.name)))?;
+        let mut fits = Vec::new();
+        for (s, &k) in c.stages.iter().zip(&slots) {
+            let metric = run
+                .images
+                .values()
+                .find_map(|o| o.embeddings.get(k).and_then(Option::as_ref))
+                .map(|e| e.metric)
+                .ok_or_else(|| {
+                    CliError::Usage(format!("{}: no image gave a descriptor", c.name))
+                })?;
+            let f = fit(metric, &stage_samples(run, rows, k)).map_err(|e| {
+                CliError::Usage(format!(
+                    "{}: cannot fit a calibration for {} {} on the LFW pairs: {e}",
+                    c.name,
+                    s.recogniser,
+                    s.views.as_str()
+                ))
+            })?;
+            fits.push(f);
+        }
+        let calibrations: Vec<Calibration> = fits.iter().map(|f| f.calibration).collect();
+        let plan = c.plan(&calibrations);
+        let pairs = score_pairs(run, rows, &plan).map_err(CliError::Other)?;
+        let h = health(run, &pairs, args.max_unscorable);
+        if !h.ok && worst_health.is_none() {
+            worst_health = Some(h.clone());
+        }
+        let scored: Vec<ScoredPair> = pairs.iter().map(|p| p.pair.clone()).collect();
+        let lfw: Vec<ScoredPair> = scored
+            .iter()
+            .filter(|p| p.source.starts_with(FOLD_PREFIX))
+            .cloned()
+            .collect();
+        let all = if args.all_impostors {
+            Some(sweep(run, rows, &plan, &slots)?)
+        } else {
+            None
+        };
+        let (threshold, origin) = match &all {
+            Some(all) => (
+                threshold_for_fmr(&all.impostor, args.fmr),
+                format!(
+                    "FMR <= {} on {} cross-identity LFW folds 1-5 impostor pairs",
+                    args.fmr,
+                    all.impostor.len()
+                ),
+            ),
+            None => (
+                threshold_at_fmr(&lfw, args.fmr).ok(),
+                format!(
+                    "FMR <= {} on the {} impostor pairs of the LFW folds",
+                    args.fmr,
+                    lfw.iter().filter(|p| !p.same).count()
+                ),
+            ),
+        };
+        let options = SummaryOptions {
+            threshold,
+            far_targets: vec![1e-2, 1e-3],
+            include_roc: false,
+        };
+        let PerImage {
+            total: t_face,
+            total_cpu: t_face_cpu,
+            per_stage,
+            second_share: image_share,
+        } = per_image_ms(run, &pairs, &plan, &slots);
+        let stage_ms = per_stage
+            .iter()
+            .map(|v| TimingStats::from_millis(v).map(|t| t.median_ms))
+            .collect();
+        let cascade = matches!(c.combine, Combine::Cascade { .. });
+        let pair_share = cascade.then(|| {
+            let n = lfw.len().max(1) as f64;
+            pairs
+                .iter()
+                .filter(|p| p.pair.source.starts_with(FOLD_PREFIX) && p.stages_used > 1)
+                .count() as f64
+                / n
+        });
+        decisions.push((c.name.clone(), kfold_correct(&scored).unwrap_or_default()));
+        reports.push(CandidateReport {
+            name: c.name.clone(),
+            stages: c
+                .stages
+                .iter()
+                .map(|s| format!("{} {}", s.recogniser, s.views.as_str()))
+                .collect(),
+            calibrations: fits,
+            threshold,
+            threshold_origin: origin,
+            lfw: Summary::build(&lfw, &options),
+            per_source: threshold.map_or_else(Vec::new, |t| crate::eval::per_source(&scored, t)),
+            stage_ms,
+            detect_align_embed_ms: TimingStats::from_millis(&t_face),
+            detect_align_embed_cpu_ms: TimingStats::from_millis(&t_face_cpu),
+            second_stage_pair_share: pair_share,
+            second_stage_image_share: cascade.then_some(image_share),
+            all_impostors: match (&all, threshold) {
+                (Some(all), Some(t)) => Some(all_impostor_report(
+                    all,
+                    t,
+                    args.fmr,
+                    format!(
+                        "all cross-identity pairs of the LFW fold images ({})",
+                        c.name
+                    ),
+                )),
+                _ => None,
+            },
+        });
+        if first_pairs.is_none() {
+            first_pairs = Some(pairs);
+        }
+    }
+    if let (Some(p), Some(pairs)) = (&args.scores, &first_pairs) {
+        write_scores(p, pairs)?;
+    }
+    let mut paired = Vec::new();
+    for i in 0..decisions.len() {
+        for j in i + 1..decisions.len() {
+            let (a, da) = &decisions[i];
+            let (b, db) = &decisions[j];
+            let (mut only_a, mut only_b, mut right_a, mut right_b) = (0u64, 0u64, 0i64, 0i64);
+            for (x, y) in da.iter().zip(db) {
+                if let (Some(x), Some(y)) = (x, y) {
+                    right_a += i64::from(*x);
+                    right_b += i64::from(*y);
+                    match (x, y) {
+                        (true, false) => only_a += 1,
+                        (false, true) => only_b += 1,
+                        _ => {}
+                    }
+                }
+            }
+            paired.push(PairedTest {
+                a: a.clone(),
+                b: b.clone(),
+                pairs_difference: right_a - right_b,
+                mcnemar: mcnemar(only_a, only_b),
+            });
+        }
+    }
+    let health = worst_health.unwrap_or_else(|| {
+        health(
+            run,
+            first_pairs.as_deref().unwrap_or_default(),
+            args.max_unscorable,
+        )
+    });
+    let report = CandidatesReport {
+        pairs: rows.len(),
+        images: run.images.len(),
+        target_fmr: args.fmr,
+        candidates: reports,
+        paired,
+        cache: run.cache.clone(),
+        health: health.clone(),
+        wall_ms: ms_since(started),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?
+        );
+    } else {
+        print_candidates(&report);
+    }
+    finish(&health)
 }
 
 fn write_scores(path: &Path, pairs: &[PairDetail]) -> Result<(), CliError> {
@@ -182,15 +873,66 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
+fn print_all(a: &AllImpostorReport) {
+    let p = &a.at_threshold;
+    println!(
+        "{}: {} images of {} people, {} impostor and {} genuine pairs",
+        a.what, a.images, a.identities, a.impostor_pairs, a.genuine_pairs
+    );
+    println!(
+        "  at threshold {:.4}: FMR {} [{}, {}] ({} false matches), FNMR {} ({} of {})",
+        p.threshold,
+        pct(p.fmr.rate),
+        pct(p.fmr.low),
+        pct(p.fmr.high),
+        p.fmr.k,
+        pct(p.fnmr),
+        p.false_non_matches,
+        p.genuine
+    );
+    if let Some(t) = &a.at_target_fmr {
+        println!(
+            "  threshold for FMR <= {}: {:.4} (FMR {}, FNMR {})",
+            a.target_fmr,
+            t.threshold,
+            pct(t.fmr.rate),
+            pct(t.fnmr)
+        );
+    }
+    if let Some((lo, hi)) = &a.review_band {
+        println!(
+            "  review band: {:.4} (FMR {}) .. {:.4} (FMR {}{})",
+            lo.at.threshold,
+            pct(lo.at.fmr.rate),
+            hi.at.threshold,
+            pct(hi.at.fmr.rate),
+            if hi.resolved {
+                ""
+            } else {
+                ", the data runs out"
+            }
+        );
+    }
+}
+
 fn print_human(r: &Report) {
     println!(
-        "search mode {}: {} pairs, {} images, {} without a face, {} unreadable",
+        "search mode {} ({}): {} pairs, {} images, {} without a face, {} unreadable",
         r.search_mode.as_str(),
+        r.plan,
         r.pairs,
         r.images,
         r.images_without_face.len(),
         r.unreadable_images.len()
     );
+    if !r.health.ok {
+        // No accuracy is printed for a run that could not score enough.
+        println!(
+            "not evaluated: {}",
+            r.health.problem.as_deref().unwrap_or("")
+        );
+        return;
+    }
     if let Some(l) = &r.lfw {
         if let Some(k) = &l.kfold {
             println!(
@@ -228,6 +970,20 @@ fn print_human(r: &Report) {
             s.no_face_pairs
         );
     }
+    for c in &r.calibration {
+        if let Some(f) = &c.fitted {
+            println!(
+                "calibration {}: shipped {}; refitted here {} (EER {})",
+                c.stage,
+                c.shipped.describe(),
+                f.calibration.describe(),
+                pct(f.eer)
+            );
+        }
+    }
+    if let Some(a) = &r.all_impostors {
+        print_all(a);
+    }
     for (stage, t) in &r.timing_per_image_ms {
         if let Some(t) = t {
             println!(
@@ -236,7 +992,76 @@ fn print_human(r: &Report) {
             );
         }
     }
+    if r.cached_images > 0 {
+        println!(
+            "  ({} of {} images from the descriptor cache: their times are from when they were computed)",
+            r.cached_images, r.images
+        );
+    }
     for n in &r.overall.notes {
         println!("note: {n}");
+    }
+}
+
+fn print_candidates(r: &CandidatesReport) {
+    println!(
+        "{} pairs, {} images; thresholds at FMR <= {}",
+        r.pairs, r.images, r.target_fmr
+    );
+    if !r.health.ok {
+        println!(
+            "not evaluated: {}",
+            r.health.problem.as_deref().unwrap_or("")
+        );
+        return;
+    }
+    println!(
+        "{:<42} {:>15} {:>9} {:>9} {:>7} {:>10} {:>9}",
+        "candidate", "LFW k-fold", "TAR@1e-3", "TAR@1e-2", "EER", "deepface", "ms/image"
+    );
+    for c in &r.candidates {
+        let k = c.lfw.kfold.as_ref();
+        let tar = |t: f64| {
+            c.lfw
+                .tar_at_far
+                .iter()
+                .find(|p| p.far_target == t)
+                .map_or("-".into(), |p| pct(p.tar))
+        };
+        let deepface = c
+            .per_source
+            .iter()
+            .find(|s| s.source == "deepface")
+            .map_or("-".into(), |s| pct(s.accuracy));
+        println!(
+            "{:<42} {:>15} {:>9} {:>9} {:>7} {:>10} {:>9}",
+            c.name,
+            k.map_or("-".into(), |k| format!(
+                "{} +- {:.2}",
+                pct(k.mean_accuracy),
+                k.std_accuracy * 100.0
+            )),
+            tar(1e-3),
+            tar(1e-2),
+            c.lfw.eer.map_or("-".into(), |e| pct(e.eer)),
+            deepface,
+            c.detect_align_embed_ms
+                .as_ref()
+                .map_or("-".into(), |t| format!("{:.2}", t.mean_ms))
+        );
+        if let Some(a) = &c.all_impostors {
+            print_all(a);
+        }
+    }
+    for p in &r.paired {
+        println!(
+            "{} vs {}: {:+} pairs; McNemar {} vs {} discordant, p = {:.3}",
+            p.a,
+            p.b,
+            p.pairs_difference,
+            p.mcnemar.only_first_right,
+            p.mcnemar.only_second_right,
+            p.mcnemar.p_value
+        );
     }
 }

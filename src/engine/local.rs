@@ -1,24 +1,30 @@
 //! The local pipeline on ONNX Runtime: decode -> detect -> choose face -> align -> embed -> score,
 //! and liveness on the probe.
+//!
+//! The engine owns one or more recognisers (from the manifest). Each mode runs a [`Plan`]: one
+//! recogniser with its views, a fusion of two, or a cascade (a fast recogniser first, a stronger
+//! one only when the first's score is near the threshold). A descriptor carries its model's sha256
+//! and descriptors of different models are never compared.
 
 use std::time::Instant;
 
 use image::RgbImage;
 
-use super::score::{default_threshold, distance_to_score, threshold_basis};
+use super::score::{default_threshold, fitted, threshold_basis, Calibration};
 use super::{
     CompareOutcome, Decision, EngineError, GalleryResult, ImageRole, LivenessOutcome, ModelRef,
-    Timings, Verifier,
+    ScoreSource, Timings, Verifier,
 };
 use crate::api::{SearchMode, ValidRequest};
 use crate::digest::sha256_hex;
-use crate::runtime::{RuntimeError, VerifiedModels};
-use crate::vision::align::{mirror_chip, warp_chip, Similarity, CHIP_SIZE, TEMPLATE_FITTED};
+use crate::runtime::{Metric, RuntimeError, VerifiedModels, RECOGNISER_ROLE};
 use crate::vision::liveness::LivenessResult;
+use crate::vision::recognise::{Embedding, ModelMismatch, Recogniser, Views};
 use crate::vision::{
-    decode_image, DecodeLimits, Descriptor, Detector, DetectorConfig, Embedder, Face,
-    LivenessModels, VisionError,
+    decode_image, DecodeLimits, Detector, DetectorConfig, Face, LivenessModels, VisionError,
 };
+
+pub use crate::vision::recognise::ChipView;
 
 /// Which face of an image counts when the detector finds several.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,23 +41,246 @@ pub enum FacePolicy {
 /// fraction of the largest face's width: small faces far in the background do not block a selfie.
 pub const SEVERAL_FACES_MIN_RELATIVE_SIZE: f32 = 1.0 / 3.0;
 
-/// One aligned view of a face fed to the embedder: a jitter in chip space and an optional mirror.
+/// One recogniser (manifest id) and the views of a face it averages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Stage {
+    pub recogniser: String,
+    pub views: Views,
+}
+
+impl Stage {
+    pub fn new(recogniser: &str, views: Views) -> Self {
+        Self {
+            recogniser: recogniser.to_string(),
+            views,
+        }
+    }
+}
+
+/// How the stages of a plan make one score.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ChipView {
-    pub jitter: Similarity,
-    pub mirror: bool,
+pub enum Combine {
+    /// One stage.
+    Single,
+    /// Two stages always run; the score is the sigmoid of the mean of their calibrated logits.
+    Fusion,
+    /// The second stage runs only when the first's score is in `[lo, hi]`, and then its score
+    /// (with `fuse`, the fusion of both stages' logits) is the answer; outside the band the
+    /// first stage's score stands.
+    Cascade { lo: f64, hi: f64, fuse: bool },
+}
+
+/// How a mode turns two faces into a score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// For reports: "dlib-int8+flip", "cascade(dlib-int8>reid+flip)".
+    pub name: String,
+    /// One stage, or two for a fusion or a cascade, each with its calibration.
+    pub stages: Vec<(Stage, Calibration)>,
+    pub combine: Combine,
+}
+
+/// One stage's contribution to a pair's score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageScore {
+    pub stage: usize,
+    pub raw: f64,
+    pub score: f64,
+}
+
+/// A pair's score and the stages it rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairScore {
+    pub score: f64,
+    pub used: Vec<StageScore>,
+}
+
+/// The outcome of scoring a pair under a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scoring {
+    Done(PairScore),
+    /// The cascade needs this stage's descriptors of both faces.
+    Needs(usize),
+}
+
+/// A face's descriptors, one slot per stage of the plan (a cascade's second is filled on demand).
+pub type FaceDescriptors = Vec<Option<Embedding>>;
+
+impl Plan {
+    pub fn single(name: &str, stage: Stage, calibration: Calibration) -> Self {
+        Self {
+            name: name.to_string(),
+            stages: vec![(stage, calibration)],
+            combine: Combine::Single,
+        }
+    }
+
+    /// The stages computed for every face (the rest only on demand).
+    pub fn eager(&self) -> usize {
+        match self.combine {
+            Combine::Fusion => self.stages.len(),
+            Combine::Single | Combine::Cascade { .. } => 1,
+        }
+    }
+
+    /// Scores two faces from their descriptors. Refuses descriptors of different models.
+    pub fn score(
+        &self,
+        a: &[Option<Embedding>],
+        b: &[Option<Embedding>],
+    ) -> Result<Scoring, ModelMismatch> {
+        let mut raws = [None, None];
+        for (i, slot) in raws.iter_mut().enumerate().take(self.stages.len()) {
+            if let (Some(x), Some(y)) = (
+                a.get(i).and_then(Option::as_ref),
+                b.get(i).and_then(Option::as_ref),
+            ) {
+                *slot = Some(x.compare(y)?);
+            }
+        }
+        Ok(self.combine(raws))
+    }
+
+    /// The plan's rule on the stages' raw metric values (`None`: not computed). The one place
+    /// where a fusion or a cascade is decided, for the engine and the evaluation alike.
+    pub fn combine(&self, raws: [Option<f64>; 2]) -> Scoring {
+        let stage = |i: usize| {
+            raws[i].map(|raw| StageScore {
+                stage: i,
+                raw,
+                score: self.stages[i].1.score(raw),
+            })
+        };
+        let Some(first) = stage(0) else {
+            return Scoring::Needs(0);
+        };
+        match self.combine {
+            Combine::Single => Scoring::Done(PairScore {
+                score: first.score,
+                used: vec![first],
+            }),
+            Combine::Fusion => {
+                let Some(second) = stage(1) else {
+                    return Scoring::Needs(1);
+                };
+                let l =
+                    (self.stages[0].1.logit(first.raw) + self.stages[1].1.logit(second.raw)) / 2.0;
+                Scoring::Done(PairScore {
+                    score: super::score::sigmoid(l),
+                    used: vec![first, second],
+                })
+            }
+            Combine::Cascade { lo, hi, fuse } => {
+                if first.score < lo || first.score > hi {
+                    return Scoring::Done(PairScore {
+                        score: first.score,
+                        used: vec![first],
+                    });
+                }
+                match stage(1) {
+                    Some(second) => Scoring::Done(PairScore {
+                        score: if fuse {
+                            super::score::sigmoid(
+                                (self.stages[0].1.logit(first.raw)
+                                    + self.stages[1].1.logit(second.raw))
+                                    / 2.0,
+                            )
+                        } else {
+                            second.score
+                        },
+                        used: vec![first, second],
+                    }),
+                    None => Scoring::Needs(1),
+                }
+            }
+        }
+    }
+
+    /// The score alone, without allocating, when every stage's raw value is known (the
+    /// evaluation's all-pairs sweep). Agrees with [`Plan::combine`].
+    pub fn score_known(&self, first: f64, second: Option<f64>) -> Option<f64> {
+        let s0 = self.stages[0].1.score(first);
+        match self.combine {
+            Combine::Single => Some(s0),
+            Combine::Fusion => second.map(|r| {
+                super::score::sigmoid(
+                    (self.stages[0].1.logit(first) + self.stages[1].1.logit(r)) / 2.0,
+                )
+            }),
+            Combine::Cascade { lo, hi, .. } if s0 < lo || s0 > hi => Some(s0),
+            Combine::Cascade { fuse: true, .. } => second.map(|r| {
+                super::score::sigmoid(
+                    (self.stages[0].1.logit(first) + self.stages[1].1.logit(r)) / 2.0,
+                )
+            }),
+            Combine::Cascade { .. } => second.map(|r| self.stages[1].1.score(r)),
+        }
+    }
+
+    /// Whether a cascade needs its second stage for a pair with this first-stage raw value.
+    pub fn needs_second(&self, first: f64) -> bool {
+        match self.combine {
+            Combine::Single => false,
+            Combine::Fusion => true,
+            Combine::Cascade { lo, hi, .. } => {
+                let s0 = self.stages[0].1.score(first);
+                (lo..=hi).contains(&s0)
+            }
+        }
+    }
+}
+
+/// The recogniser ids of the shipped modes.
+pub const DLIB_INT8: &str = "dlib_resnet_v1_int8";
+pub const REID: &str = "face_reidentification_retail_0095";
+
+/// FAST's cascade band on the int8 dlib score: outside it the int8 chip decides alone.
+pub const FAST_CASCADE_BAND: (f64, f64) = (0.2, 0.999);
+
+/// FAST: int8 dlib on the chip; when its score is in [`FAST_CASCADE_BAND`], reid-0095 on the
+/// chip too and the fusion of both decides (docs/recognition.md, "Choosing FAST and ACCURATE").
+pub fn fast_plan() -> Plan {
+    Plan {
+        name: format!(
+            "cascade(dlib-int8>>reid@{}..{})",
+            FAST_CASCADE_BAND.0, FAST_CASCADE_BAND.1
+        ),
+        stages: vec![
+            (Stage::new(DLIB_INT8, Views::Plain), fitted::DLIB_INT8),
+            (Stage::new(REID, Views::Plain), fitted::REID),
+        ],
+        combine: Combine::Cascade {
+            lo: FAST_CASCADE_BAND.0,
+            hi: FAST_CASCADE_BAND.1,
+            fuse: true,
+        },
+    }
+}
+
+/// ACCURATE: the fusion of reid-0095 on the chip and int8 dlib on the chip and its mirror
+/// (docs/recognition.md, "Choosing FAST and ACCURATE").
+pub fn accurate_plan() -> Plan {
+    Plan {
+        name: "fuse(reid,dlib-int8+flip)".into(),
+        stages: vec![
+            (Stage::new(REID, Views::Plain), fitted::REID),
+            (Stage::new(DLIB_INT8, Views::Flip), fitted::DLIB_INT8_FLIP),
+        ],
+        combine: Combine::Fusion,
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub detector: DetectorConfig,
     pub limits: DecodeLimits,
-    pub template: [[f32; 2]; 5],
+    /// ONNX Runtime intra-op threads of each recogniser session.
     pub embed_threads: usize,
     pub detect_threads: usize,
-    /// Views averaged per face in each mode.
-    pub fast_views: Vec<ChipView>,
-    pub accurate_views: Vec<ChipView>,
+    pub fast: Plan,
+    pub accurate: Plan,
+    /// Recognisers to load besides the modes' (ids or aliases; `eval` candidates).
+    pub extra_recognisers: Vec<String>,
 }
 
 impl Default for PipelineConfig {
@@ -59,72 +288,69 @@ impl Default for PipelineConfig {
         Self {
             detector: DetectorConfig::default(),
             limits: DecodeLimits::default(),
-            template: TEMPLATE_FITTED,
             embed_threads: 1,
             detect_threads: 1,
-            fast_views: fast_views(),
-            accurate_views: accurate_views(),
+            fast: fast_plan(),
+            accurate: accurate_plan(),
+            extra_recognisers: Vec::new(),
         }
     }
 }
 
-/// FAST: the chip and its mirror, averaged (one batch of 2). Flip test-time augmentation took LFW
-/// folds 1-5 from 98.67% (plain chip) to 99.13% for about 3.5 ms a face (README "Accuracy").
-pub fn fast_views() -> Vec<ChipView> {
-    let id = Similarity::identity();
-    vec![
-        ChipView {
-            jitter: id,
-            mirror: false,
-        },
-        ChipView {
-            jitter: id,
-            mirror: true,
-        },
-    ]
-}
-
-/// ACCURATE: FAST's two views plus the chip rotated by +-5 degrees about its centre, each mirrored
-/// (6 views). Chosen among scale, shift and rotation jitters on LFW folds 1-5 (README "Accuracy").
-pub fn accurate_views() -> Vec<ChipView> {
-    let mut views = fast_views();
-    for degrees in [5.0, -5.0] {
-        let jitter = Similarity::chip_jitter(degrees, 1.0, 0.0, 0.0);
-        views.push(ChipView {
-            jitter,
-            mirror: false,
-        });
-        views.push(ChipView {
-            jitter,
-            mirror: true,
-        });
+impl PipelineConfig {
+    pub fn plan(&self, mode: SearchMode) -> &Plan {
+        match mode {
+            SearchMode::Fast => &self.fast,
+            SearchMode::Accurate => &self.accurate,
+        }
     }
-    views
 }
 
 pub struct Pipeline {
     detector: Detector,
-    embedder: Embedder,
+    recognisers: Vec<Recogniser>,
     liveness: LivenessModels,
     models: Vec<ModelRef>,
     config: PipelineConfig,
-    chips: Vec<f32>,
 }
 
 impl Pipeline {
-    /// Creates the four ONNX Runtime sessions from a verified models folder.
+    /// Creates the detector, liveness and recogniser sessions from a verified models folder:
+    /// the recognisers the two modes use and `config.extra_recognisers`.
     pub fn load(models: &VerifiedModels, config: PipelineConfig) -> Result<Self, RuntimeError> {
+        let detector_entry = models.entry("detector")?;
         let detector = Detector::new(
-            models.session("detector", config.detect_threads)?,
+            models.session_for(detector_entry, config.detect_threads)?,
             config.detector,
         );
-        let embedder = Embedder::new(models.session("embedder", config.embed_threads)?);
-        let liveness = LivenessModels::new(
-            models.session("liveness_v2", 1)?,
-            models.session("liveness_v1se", 1)?,
-        );
-        let refs = models
-            .entries
+        let mut wanted: Vec<String> = Vec::new();
+        for plan in [&config.fast, &config.accurate] {
+            for (stage, _) in &plan.stages {
+                wanted.push(stage.recogniser.clone());
+            }
+        }
+        wanted.extend(config.extra_recognisers.iter().cloned());
+        let mut used = vec![detector_entry.clone()];
+        let mut recognisers: Vec<Recogniser> = Vec::new();
+        for name in &wanted {
+            let entry = models.recogniser(name)?;
+            if recognisers.iter().any(|r| *r.tag().id == *entry.id) {
+                continue;
+            }
+            let session = models.session_for(entry, config.embed_threads)?;
+            let r = Recogniser::new(session, entry).map_err(|e| RuntimeError::Session {
+                file: entry.file.clone(),
+                reason: e.to_string(),
+            })?;
+            used.push(entry.clone());
+            recognisers.push(r);
+        }
+        let (v2, v1se) = (models.entry("liveness_v2")?, models.entry("liveness_v1se")?);
+        let liveness =
+            LivenessModels::new(models.session_for(v2, 1)?, models.session_for(v1se, 1)?);
+        used.push(v2.clone());
+        used.push(v1se.clone());
+        let refs = used
             .iter()
             .map(|e| ModelRef {
                 id: e.id.clone(),
@@ -132,22 +358,52 @@ impl Pipeline {
                 sha256: e.sha256.clone(),
             })
             .collect();
+        let mut config = config;
+        // Plans name recognisers by id from here on (an alias on a command line is resolved once).
+        for plan in [&mut config.fast, &mut config.accurate] {
+            for (stage, _) in plan.stages.iter_mut() {
+                stage.recogniser = models.recogniser(&stage.recogniser)?.id.clone();
+            }
+        }
+        debug_assert!(
+            used.iter().filter(|e| e.role == RECOGNISER_ROLE).count() == recognisers.len()
+        );
         Ok(Self {
             detector,
-            embedder,
+            recognisers,
             liveness,
             models: refs,
             config,
-            chips: Vec::new(),
         })
     }
 
+    /// The models this engine loaded (detector, recognisers, liveness), with their sha256.
     pub fn models(&self) -> &[ModelRef] {
         &self.models
     }
 
     pub fn config(&self) -> &PipelineConfig {
         &self.config
+    }
+
+    pub fn plan(&self, mode: SearchMode) -> &Plan {
+        self.config.plan(mode)
+    }
+
+    /// The loaded recogniser with this id or alias.
+    pub fn recogniser(&self, name: &str) -> Option<&Recogniser> {
+        self.recognisers
+            .iter()
+            .find(|r| *r.tag().id == *name || r.spec().alias == name)
+    }
+
+    fn recogniser_mut(&mut self, name: &str) -> Result<&mut Recogniser, VisionError> {
+        self.recognisers
+            .iter_mut()
+            .find(|r| *r.tag().id == *name || r.spec().alias == name)
+            .ok_or_else(|| {
+                VisionError::UnexpectedOutput(format!("recogniser {name} is not loaded"))
+            })
     }
 
     pub fn decode(&self, bytes: &[u8], role: ImageRole) -> Result<RgbImage, EngineError> {
@@ -197,59 +453,36 @@ impl Pipeline {
         }
     }
 
-    /// The image-to-chip similarity for a face's five landmarks.
-    pub fn alignment(&self, face: &Face) -> Result<Similarity, VisionError> {
-        Similarity::estimate(&face.landmarks, &self.config.template)
-            .ok_or(VisionError::DegenerateFace)
+    /// Descriptors of several faces of one image for one stage (recogniser and views), in one batch.
+    pub fn describe_stage(
+        &mut self,
+        img: &RgbImage,
+        faces: &[Face],
+        stage: &Stage,
+    ) -> Result<Vec<Embedding>, EngineError> {
+        let r = self.recogniser_mut(&stage.recogniser)?;
+        Ok(r.describe(img, faces, stage.views)?)
     }
 
-    /// Descriptors of several faces of one image, each the mean over the mode's views, in one batch.
+    /// The eager stages of `mode`'s plan for each face (see [`Plan::eager`]).
     pub fn describe(
         &mut self,
         img: &RgbImage,
         faces: &[Face],
         mode: SearchMode,
-    ) -> Result<Vec<Descriptor>, EngineError> {
-        let views: Vec<ChipView> = match mode {
-            SearchMode::Fast => self.config.fast_views.clone(),
-            SearchMode::Accurate => self.config.accurate_views.clone(),
-        };
-        let per_chip = 3 * CHIP_SIZE * CHIP_SIZE;
-        let n = faces.len() * views.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        self.chips.clear();
-        self.chips.resize(n * per_chip, 0.0);
-        let mut k = 0;
-        for face in faces {
-            let m = self.alignment(face)?;
-            for (i, v) in views.iter().enumerate() {
-                let (done, rest) = self.chips.split_at_mut(k * per_chip);
-                let chip = &mut rest[..per_chip];
-                // A mirrored view of a view already warped is a copy, not a second warp.
-                let twin = views[..i]
-                    .iter()
-                    .position(|p| p.jitter == v.jitter && p.mirror != v.mirror);
-                match twin {
-                    Some(j) => {
-                        let start = (k - i + j) * per_chip;
-                        mirror_chip(&done[start..start + per_chip], chip);
-                    }
-                    None => {
-                        if !warp_chip(img, &v.jitter.after(&m), v.mirror, chip) {
-                            return Err(VisionError::DegenerateFace.into());
-                        }
-                    }
-                }
-                k += 1;
+    ) -> Result<Vec<FaceDescriptors>, EngineError> {
+        let plan = self.plan(mode).clone();
+        let mut out: Vec<FaceDescriptors> = vec![vec![None; plan.stages.len()]; faces.len()];
+        for i in 0..plan.eager() {
+            let descs = self.describe_stage(img, faces, &plan.stages[i].0)?;
+            if descs.len() != faces.len() {
+                return Err(VisionError::DegenerateFace.into());
+            }
+            for (slot, d) in out.iter_mut().zip(descs) {
+                slot[i] = Some(d);
             }
         }
-        let all = self.embedder.embed(&self.chips, n)?;
-        Ok(all
-            .chunks(views.len())
-            .filter_map(Descriptor::mean)
-            .collect())
+        Ok(out)
     }
 
     pub fn liveness(
@@ -260,6 +493,105 @@ impl Pipeline {
     ) -> Result<LivenessResult, EngineError> {
         Ok(self.liveness.judge(img, &face.bbox, min_score)?)
     }
+
+    /// What the record says about a score's stages.
+    pub fn sources(&self, plan: &Plan, s: &PairScore) -> Vec<ScoreSource> {
+        s.used
+            .iter()
+            .map(|u| {
+                let (stage, calibration) = &plan.stages[u.stage];
+                let sha256 = self
+                    .recogniser(&stage.recogniser)
+                    .map(|r| r.tag().sha256.to_string())
+                    .unwrap_or_default();
+                ScoreSource {
+                    id: stage.recogniser.clone(),
+                    sha256,
+                    views: stage.views.as_str().to_string(),
+                    metric: calibration.metric,
+                    raw: u.raw,
+                    calibration: *calibration,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The distance-like value of a raw metric (lower = more alike): Euclidean distance, or
+/// 1 - cosine. Records keep it as `distance`.
+pub fn distance_of(metric: Metric, raw: f64) -> f64 {
+    match metric {
+        Metric::Euclidean => raw,
+        Metric::Cosine => 1.0 - raw,
+    }
+}
+
+/// One image's decoded faces and their descriptors under a plan, filled on demand.
+struct Described {
+    faces: Vec<Face>,
+    descs: Vec<FaceDescriptors>,
+}
+
+impl Pipeline {
+    /// Fills stage `i` of the given faces (a cascade's second stage) if missing.
+    fn fill_stage(
+        &mut self,
+        img: &RgbImage,
+        d: &mut Described,
+        which: &[usize],
+        plan: &Plan,
+        i: usize,
+    ) -> Result<(), EngineError> {
+        let missing: Vec<usize> = which
+            .iter()
+            .copied()
+            .filter(|&k| d.descs[k][i].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let faces: Vec<Face> = missing.iter().map(|&k| d.faces[k]).collect();
+        let descs = self.describe_stage(img, &faces, &plan.stages[i].0)?;
+        if descs.len() != faces.len() {
+            return Err(VisionError::DegenerateFace.into());
+        }
+        for (k, e) in missing.into_iter().zip(descs) {
+            d.descs[k][i] = Some(e);
+        }
+        Ok(())
+    }
+}
+
+/// Scores one probe face against each face of a gallery image, running a cascade's later stage
+/// for the faces (and the probe) that need it. Returns the best face's index and its score.
+fn score_gallery(
+    p: &mut Pipeline,
+    plan: &Plan,
+    probe_img: &RgbImage,
+    probe: &mut Described,
+    img: &RgbImage,
+    gallery: &mut Described,
+) -> Result<Option<(usize, PairScore)>, EngineError> {
+    let mut best: Option<(usize, PairScore)> = None;
+    for k in 0..gallery.faces.len() {
+        let score = loop {
+            match plan.score(&probe.descs[0], &gallery.descs[k]) {
+                Ok(Scoring::Done(s)) => break s,
+                Ok(Scoring::Needs(i)) => {
+                    if probe.descs[0][i].is_some() && gallery.descs[k][i].is_some() {
+                        return Err(VisionError::DegenerateFace.into());
+                    }
+                    p.fill_stage(probe_img, probe, &[0], plan, i)?;
+                    p.fill_stage(img, gallery, &[k], plan, i)?;
+                }
+                Err(e) => return Err(VisionError::UnexpectedOutput(e.to_string()).into()),
+            }
+        };
+        if best.as_ref().is_none_or(|(_, b)| score.score > b.score) {
+            best = Some((k, score));
+        }
+    }
+    Ok(best)
 }
 
 fn ms(t: Instant) -> f64 {
@@ -314,12 +646,14 @@ impl Verifier for LocalVerifier {
             }
             None => None,
         };
+        let plan = p.plan(mode).clone();
         let t = Instant::now();
-        let probe_desc = p
-            .describe(&probe, &[probe_face], mode)?
-            .pop()
-            .ok_or(VisionError::DegenerateFace)?;
+        let descs = p.describe(&probe, &[probe_face], mode)?;
         timings.embed_ms += ms(t);
+        let mut probe_set = Described {
+            faces: vec![probe_face],
+            descs,
+        };
 
         let threshold = request
             .compare_min_score
@@ -344,6 +678,7 @@ impl Verifier for LocalVerifier {
                         passed: None,
                         error: Some(source.to_string()),
                         reported: true,
+                        recognisers: Vec::new(),
                     });
                     continue;
                 }
@@ -354,28 +689,34 @@ impl Verifier for LocalVerifier {
             timings.detect_ms += ms(t);
             let t = Instant::now();
             let descs = p.describe(&img, &faces, mode)?;
-            timings.embed_ms += ms(t);
+            let mut set = Described { faces, descs };
             // The gallery face that matches best is the one compared (an ID card may show two faces).
-            let best = faces
-                .iter()
-                .zip(&descs)
-                .map(|(f, d)| (f, f64::from(probe_desc.distance(d))))
-                .min_by(|a, b| a.1.total_cmp(&b.1));
-            let (face, distance) = match best {
-                Some((f, d)) => (Some(*f), Some(d)),
-                None => (None, None),
+            let best = score_gallery(p, &plan, &probe, &mut probe_set, &img, &mut set)?;
+            timings.embed_ms += ms(t);
+            let (face, score, distance, sources) = match best {
+                Some((k, s)) => {
+                    let last = s.used.last().copied();
+                    let distance = last.map(|u| distance_of(plan.stages[u.stage].1.metric, u.raw));
+                    (
+                        Some(set.faces[k]),
+                        Some(s.score),
+                        distance,
+                        p.sources(&plan, &s),
+                    )
+                }
+                None => (None, None, None, Vec::new()),
             };
-            let score = distance.map(distance_to_score);
             gallery.push(GalleryResult {
                 index,
                 sha256: sha256_hex(bytes),
-                faces_found: faces.len(),
+                faces_found: set.faces.len(),
                 face,
                 score,
                 distance,
                 passed: score.map(|s| s >= threshold),
                 error: None,
                 reported: true,
+                recognisers: sources,
             });
         }
         let best = gallery
@@ -440,5 +781,84 @@ impl Verifier for LocalVerifier {
             timings,
             models: p.models().to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(combine: Combine) -> Plan {
+        Plan {
+            name: "t".into(),
+            stages: vec![
+                (Stage::new("a", Views::Plain), fitted::DLIB_INT8),
+                (Stage::new("b", Views::Plain), fitted::REID),
+            ],
+            combine,
+        }
+    }
+
+    #[test]
+    fn the_sweep_scores_pairs_exactly_as_the_engine_does() {
+        let plans = [
+            plan(Combine::Single),
+            plan(Combine::Fusion),
+            plan(Combine::Cascade {
+                lo: 0.2,
+                hi: 0.999,
+                fuse: true,
+            }),
+            plan(Combine::Cascade {
+                lo: 0.2,
+                hi: 0.999,
+                fuse: false,
+            }),
+        ];
+        for p in &plans {
+            for i in 0..60 {
+                let d = 0.3 + f64::from(i) * 0.01; // dlib distance
+                let c = 0.6 - f64::from(i) * 0.012; // reid cosine
+                let full = match p.combine([Some(d), Some(c)]) {
+                    Scoring::Done(s) => s.score,
+                    Scoring::Needs(_) => unreachable!("both stages given"),
+                };
+                let second = p.needs_second(d).then_some(c);
+                assert_eq!(
+                    p.score_known(d, second),
+                    Some(full),
+                    "{:?} d={d}",
+                    p.combine
+                );
+                // Without the second stage a cascade asks for it exactly when needed.
+                let lazy = p.combine([Some(d), None]);
+                assert_eq!(
+                    matches!(lazy, Scoring::Needs(1)),
+                    p.needs_second(d),
+                    "{:?} d={d}",
+                    p.combine
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cascade_decides_alone_outside_its_band() {
+        let p = plan(Combine::Cascade {
+            lo: 0.2,
+            hi: 0.999,
+            fuse: true,
+        });
+        // Far apart (distance 0.9): the int8 stage's score stands, no second stage.
+        match p.combine([Some(0.9), None]) {
+            Scoring::Done(s) => {
+                assert_eq!(s.used.len(), 1);
+                assert!(s.score < 0.2);
+            }
+            Scoring::Needs(_) => panic!("outside the band"),
+        }
+        assert_eq!(p.combine([None, Some(0.5)]), Scoring::Needs(0));
+        assert_eq!(fast_plan().eager(), 1);
+        assert_eq!(accurate_plan().eager(), 2);
     }
 }

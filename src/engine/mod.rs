@@ -14,7 +14,7 @@ use crate::vision::liveness::LivenessResult;
 use crate::vision::{DecodeError, Face, VisionError};
 
 pub use crate::api::BearerToken;
-pub use local::{FacePolicy, LocalVerifier, Pipeline, PipelineConfig};
+pub use local::{Combine, FacePolicy, LocalVerifier, Pipeline, PipelineConfig, Plan, Stage};
 pub use remote::{RemoteConfig, RemoteError, RemoteVerifier};
 
 /// Which image of a request a problem is about.
@@ -125,6 +125,26 @@ pub struct GalleryResult {
     /// False when a remote service gave no per-image result for this image (it reports one
     /// score for the whole gallery): "not reported", not "no face".
     pub reported: bool,
+    /// The recogniser(s) whose descriptors produced `score`, each with its sha256, the views it
+    /// averaged and its raw metric value; empty when there is no score (or a remote engine
+    /// did not say).
+    #[serde(default)]
+    pub recognisers: Vec<ScoreSource>,
+}
+
+/// One recogniser's part in a score: which model (id, sha256), which views, the raw metric value
+/// and the calibration that turned it into a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSource {
+    pub id: String,
+    pub sha256: String,
+    /// "chip", "chip+mirror", ...
+    pub views: String,
+    /// "euclidean" (lower = more alike) or "cosine" (higher = more alike).
+    pub metric: crate::runtime::Metric,
+    pub raw: f64,
+    /// The calibration of this model and views (`engine::score::Calibration`).
+    pub calibration: score::Calibration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

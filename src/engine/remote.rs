@@ -600,6 +600,7 @@ fn parse_compare_value(
             passed: single.then_some(matched),
             error: None,
             reported: single,
+            recognisers: Vec::new(),
         })
         .collect();
     Ok(CompareOutcome {

@@ -394,6 +394,23 @@ pub fn kfold(pairs: &[ScoredPair]) -> Result<KFoldReport, EvalError> {
     })
 }
 
+/// Whether each pair was decided correctly under the k-fold protocol (at its fold's threshold,
+/// chosen on the other folds), in input order; `None` for pairs outside the folds. The paired
+/// decisions two systems make this way are what a McNemar test compares.
+pub fn kfold_correct(pairs: &[ScoredPair]) -> Result<Vec<Option<bool>>, EvalError> {
+    let report = kfold(pairs)?;
+    Ok(pairs
+        .iter()
+        .map(|p| {
+            report
+                .folds
+                .iter()
+                .find(|f| f.source == p.source)
+                .map(|f| accepts(p.score, f.threshold) == p.same)
+        })
+        .collect())
+}
+
 /// ROC curve over all candidate thresholds, ordered by descending threshold
 /// (FAR and TAR non-decreasing, from "reject all" to "accept all"). With
 /// no-face pairs the curve ends below TAR = 1 / FAR = 1, as it should.

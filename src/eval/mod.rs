@@ -16,6 +16,11 @@
 //! Functions that can be undefined on their input (empty, one class only,
 //! no folds) return [`EvalError`] instead of panicking or producing NaN.
 
+pub mod binomial;
+pub mod cache;
+pub mod calibrate;
+pub mod candidates;
+pub mod impostors;
 mod metrics;
 mod pairs;
 pub mod runner;
@@ -23,12 +28,12 @@ mod stats;
 mod summary;
 
 pub use metrics::{
-    accuracy_at, best_threshold, eer, kfold, per_source, rates_at, roc, tar_at_far,
+    accuracy_at, best_threshold, eer, kfold, kfold_correct, per_source, rates_at, roc, tar_at_far,
     threshold_at_fmr, Eer, FoldResult, KFoldReport, OperatingPoint, RocPoint, SourceResult,
     ThresholdChoice, FOLD_PREFIX,
 };
 pub use pairs::{read_pairs_csv, PairRow, ScoredPair};
-pub use stats::{median, percentile, TimingStats};
+pub use stats::{median, percentile, thread_cpu_ms, TimingStats};
 pub use summary::{FarTargetPoint, Summary, SummaryOptions};
 
 /// Why a metric could not be computed. Every variant is reachable from user

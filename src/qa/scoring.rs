@@ -163,7 +163,7 @@ pub fn score_pairs(
     for (path, o) in &run.images {
         if let Some(e) = &o.error {
             unreadable.push(format!("{path}: {e}"));
-        } else if o.descriptor.is_none() {
+        } else if !o.has_face() {
             no_face.push(path.clone());
         }
     }
@@ -171,7 +171,7 @@ pub fn score_pairs(
         let o = run.images.get(path)?;
         if let Some(e) = &o.error {
             Some(format!("{path}: {e}"))
-        } else if o.descriptor.is_none() {
+        } else if !o.has_face() {
             Some(if o.faces == 0 {
                 format!("{path}: no face found")
             } else {

@@ -1,4 +1,7 @@
-//! 5-point similarity alignment onto dlib's 150x150 face chip, bilinear, black border.
+//! 5-point similarity alignment onto a recogniser's square chip (dlib 150 px, Intel reid 128 px),
+//! bilinear, black border, planar RGB or BGR.
+
+use crate::runtime::ChannelOrder;
 
 /// Side of the chip the dlib ResNet takes.
 pub const CHIP_SIZE: usize = 150;
@@ -114,9 +117,15 @@ impl Similarity {
         }
     }
 
-    /// Rotation by `degrees` and scaling by `scale` about the chip centre, then a shift in chip pixels.
+    /// Rotation by `degrees` and scaling by `scale` about the centre of a dlib chip, then a shift
+    /// in chip pixels.
     pub fn chip_jitter(degrees: f64, scale: f64, dx: f64, dy: f64) -> Self {
-        let c = (CHIP_SIZE as f64 - 1.0) / 2.0;
+        Self::jitter_about(CHIP_SIZE, degrees, scale, dx, dy)
+    }
+
+    /// The same about the centre of a `size` x `size` chip.
+    pub fn jitter_about(size: usize, degrees: f64, scale: f64, dx: f64, dy: f64) -> Self {
+        let c = (size as f64 - 1.0) / 2.0;
         let (s, co) = degrees.to_radians().sin_cos();
         let (a, b) = (scale * co, scale * s);
         Self {
@@ -128,7 +137,7 @@ impl Similarity {
     }
 }
 
-/// Writes one RGB chip, planar (3 x 150 x 150, raw 0..255), into `out`.
+/// Writes one dlib chip (RGB, planar 3 x 150 x 150, raw 0..255) into `out`.
 /// `image_to_chip` maps image pixels to chip pixels; `mirror` flips the chip left-right
 /// (x' = 149 - x), folded into the same sampling pass.
 pub fn warp_chip(
@@ -137,42 +146,85 @@ pub fn warp_chip(
     mirror: bool,
     out: &mut [f32],
 ) -> bool {
+    warp_chip_sized(
+        img,
+        image_to_chip,
+        mirror,
+        CHIP_SIZE,
+        ChannelOrder::Rgb,
+        out,
+    )
+}
+
+/// Writes one `size` x `size` chip, planar in `order`, raw 0..255, into `out` (3 * size * size).
+/// `mirror` flips the chip left-right (x' = size - 1 - x) in the same sampling pass.
+pub fn warp_chip_sized(
+    img: &image::RgbImage,
+    image_to_chip: &Similarity,
+    mirror: bool,
+    size: usize,
+    order: ChannelOrder,
+    out: &mut [f32],
+) -> bool {
     let Some(inv) = image_to_chip.inverse() else {
         return false;
     };
-    let plane = CHIP_SIZE * CHIP_SIZE;
-    if out.len() < 3 * plane {
+    let plane = size * size;
+    if size == 0 || out.len() < 3 * plane {
         return false;
     }
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
     let row = w as usize * 3;
-    for v in 0..CHIP_SIZE {
-        for u in 0..CHIP_SIZE {
-            let su = if mirror { CHIP_SIZE - 1 - u } else { u };
-            let (sx, sy) = inv.apply(su as f64, v as f64);
+    // One output slice per RGB channel, so the inner loop writes without recomputing offsets.
+    let (first, rest) = out[..3 * plane].split_at_mut(plane);
+    let (second, third) = rest.split_at_mut(plane);
+    let [r_out, g_out, b_out] = match order {
+        ChannelOrder::Rgb => [first, second, third],
+        ChannelOrder::Bgr => [third, second, first],
+    };
+    let (dx, dy) = if mirror {
+        (-inv.a, -inv.b)
+    } else {
+        (inv.a, inv.b)
+    };
+    let u0 = if mirror { size - 1 } else { 0 };
+    for v in 0..size {
+        // The source point moves by (dx, dy) per chip pixel along a row.
+        let (sx0, sy0) = inv.apply(u0 as f64, v as f64);
+        let line = v * size..(v + 1) * size;
+        let (r_row, g_row, b_row) = (
+            &mut r_out[line.clone()],
+            &mut g_out[line.clone()],
+            &mut b_out[line],
+        );
+        for u in 0..size {
+            let sx = sx0 + dx * u as f64;
+            let sy = sy0 + dy * u as f64;
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
             let (x0, y0) = (x0 as i64, y0 as i64);
-            let o = v * CHIP_SIZE + u;
             let weights = [
                 (1.0 - fx) * (1.0 - fy),
                 fx * (1.0 - fy),
                 (1.0 - fx) * fy,
                 fx * fy,
             ];
-            let mut acc = [0.0f32; 3];
-            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
-                // Inside: the four neighbours without per-tap bounds checks (the common case).
+            let acc = if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                // Inside: the 2x2 neighbourhood as two 6-byte slices (the common case).
                 let p = y0 as usize * row + x0 as usize * 3;
-                let taps = [p, p + 3, p + row, p + row + 3];
-                for (t, wt) in taps.iter().zip(weights) {
-                    for (c, a) in acc.iter_mut().enumerate() {
-                        *a += f32::from(raw[t + c]) * wt;
-                    }
-                }
+                let top = &raw[p..p + 6];
+                let bottom = &raw[p + row..p + row + 6];
+                let tap = |c: usize| {
+                    f32::from(top[c]) * weights[0]
+                        + f32::from(top[c + 3]) * weights[1]
+                        + f32::from(bottom[c]) * weights[2]
+                        + f32::from(bottom[c + 3]) * weights[3]
+                };
+                [tap(0), tap(1), tap(2)]
             } else {
                 // At the border: taps outside the image are black.
+                let mut acc = [0.0f32; 3];
                 let taps = [(x0, y0), (x0 + 1, y0), (x0, y0 + 1), (x0 + 1, y0 + 1)];
                 for ((x, y), wt) in taps.into_iter().zip(weights) {
                     if x >= 0 && y >= 0 && x < w && y < h {
@@ -182,22 +234,25 @@ pub fn warp_chip(
                         }
                     }
                 }
-            }
-            for (c, a) in acc.into_iter().enumerate() {
-                out[c * plane + o] = a;
-            }
+                acc
+            };
+            r_row[u] = acc[0];
+            g_row[u] = acc[1];
+            b_row[u] = acc[2];
         }
     }
     true
 }
 
-/// Writes the left-right mirror of a planar chip (x' = 149 - x): the same as warping with
+/// Writes the left-right mirror of a planar dlib chip (x' = 149 - x): the same as warping with
 /// `mirror`, without sampling the image again.
 pub fn mirror_chip(chip: &[f32], out: &mut [f32]) {
-    for (src, dst) in chip
-        .chunks_exact(CHIP_SIZE)
-        .zip(out.chunks_exact_mut(CHIP_SIZE))
-    {
+    mirror_chip_sized(chip, CHIP_SIZE, out)
+}
+
+/// The same for a chip `size` pixels wide.
+pub fn mirror_chip_sized(chip: &[f32], size: usize, out: &mut [f32]) {
+    for (src, dst) in chip.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
         for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
             *d = *s;
         }
@@ -226,6 +281,61 @@ mod tests {
         assert!(warp_chip(&img, &m, true, &mut warped));
         mirror_chip(&plain, &mut copied);
         let worst = warped
+            .iter()
+            .zip(&copied)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{worst}");
+    }
+
+    #[test]
+    fn bgr_chips_swap_planes_and_sized_mirror_matches() {
+        let img = image::RgbImage::from_fn(160, 160, |x, y| {
+            image::Rgb([(x % 200) as u8, (y % 200) as u8, ((x + y) % 97) as u8])
+        });
+        let m = Similarity {
+            a: 0.7,
+            b: -0.05,
+            tx: 6.0,
+            ty: 2.0,
+        };
+        let n = 128;
+        let size = 3 * n * n;
+        let (mut rgb, mut bgr, mut mir, mut copied) = (
+            vec![0.0; size],
+            vec![0.0; size],
+            vec![0.0; size],
+            vec![0.0; size],
+        );
+        assert!(warp_chip_sized(
+            &img,
+            &m,
+            false,
+            n,
+            ChannelOrder::Rgb,
+            &mut rgb
+        ));
+        assert!(warp_chip_sized(
+            &img,
+            &m,
+            false,
+            n,
+            ChannelOrder::Bgr,
+            &mut bgr
+        ));
+        assert!(warp_chip_sized(
+            &img,
+            &m,
+            true,
+            n,
+            ChannelOrder::Bgr,
+            &mut mir
+        ));
+        let plane = n * n;
+        assert_eq!(rgb[..plane], bgr[2 * plane..]);
+        assert_eq!(rgb[plane..2 * plane], bgr[plane..2 * plane]);
+        mirror_chip_sized(&bgr, n, &mut copied);
+        let worst = mir
             .iter()
             .zip(&copied)
             .map(|(a, b)| (a - b).abs())

@@ -1,18 +1,18 @@
-//! Everything that looks at pixels: decode, detect, align, embed, liveness, quality.
+//! Everything that looks at pixels: decode, detect, align, recognise, liveness, quality.
 
 pub mod align;
 pub mod decode;
 pub mod detect;
-pub mod embed;
 pub mod liveness;
 pub mod pose;
 pub mod quality;
+pub mod recognise;
 pub mod resample;
 
 pub use decode::{decode_image, DecodeError, DecodeLimits};
 pub use detect::{BoundingBox, Detector, DetectorConfig, Face};
-pub use embed::{Descriptor, Embedder};
 pub use liveness::{LivenessModels, LivenessVerdict};
+pub use recognise::{Embedding, ModelMismatch, Recogniser, Views};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

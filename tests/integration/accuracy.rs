@@ -1,15 +1,16 @@
 //! Accuracy floors with the real models on `../shared/data/pairs.csv`: LFW folds 1-5 with the
-//! k-fold protocol, the deepface and face_recognition pairs at the default threshold.
-//! (`facestation eval` prints the full report; these guard against regressions.)
+//! k-fold protocol and TAR at FAR 1e-3, the deepface and face_recognition pairs at the default
+//! threshold (docs/recognition.md; `facestation eval` prints the full report; these are the
+//! floors FAST and ACCURATE were chosen to meet).
 
 use crate::common;
 
 use facestation::api::SearchMode;
 use facestation::engine::score::default_threshold;
 use facestation::eval::runner::run_pairs;
-use facestation::eval::{kfold, per_source, read_pairs_csv, FOLD_PREFIX};
+use facestation::eval::{kfold, per_source, read_pairs_csv, tar_at_far, FOLD_PREFIX};
 
-fn check(mode: SearchMode, lfw_floor: f64) {
+fn check(mode: SearchMode, lfw_floor: f64, tar_floor: f64) {
     let text = std::fs::read_to_string(common::data("pairs.csv")).expect("pairs.csv");
     let rows = read_pairs_csv(&text).expect("csv");
     let mut v = common::verifier();
@@ -23,7 +24,7 @@ fn check(mode: SearchMode, lfw_floor: f64) {
     let lfw_no_face: Vec<_> = run
         .images
         .iter()
-        .filter(|(p, o)| p.contains("/lfw/") && o.descriptor.is_none())
+        .filter(|(p, o)| p.contains("/lfw/") && !o.has_face())
         .map(|(p, _)| p)
         .collect();
     assert!(
@@ -44,9 +45,15 @@ fn check(mode: SearchMode, lfw_floor: f64) {
         "{mode:?}: LFW k-fold {} < {lfw_floor}",
         k.mean_accuracy
     );
+    let tar = tar_at_far(&lfw, 1e-3).expect("TAR").tar;
+    eprintln!("{mode:?}: LFW TAR at FAR 1e-3 {tar:.4}");
+    assert!(
+        tar >= tar_floor,
+        "{mode:?}: TAR@FAR1e-3 {tar} < {tar_floor}"
+    );
     let sources = per_source(&scored, default_threshold(mode));
     for (source, floor) in [
-        ("deepface", 0.99),
+        ("deepface", 0.995),
         ("face_recognition", 0.96),
         ("small_cross_source", 1.0),
     ] {
@@ -65,10 +72,10 @@ fn check(mode: SearchMode, lfw_floor: f64) {
 
 #[test]
 fn fast_mode_meets_its_floors() {
-    check(SearchMode::Fast, 0.988);
+    check(SearchMode::Fast, 0.9925, 0.97);
 }
 
 #[test]
 fn accurate_mode_meets_its_floors() {
-    check(SearchMode::Accurate, 0.991);
+    check(SearchMode::Accurate, 0.9945, 0.985);
 }

@@ -17,6 +17,8 @@ mod layering;
 mod liveness;
 mod qa;
 mod quality;
+mod recogniser;
+mod recogniser_records;
 mod reference;
 mod remote;
 mod serve_cli;

@@ -3,11 +3,9 @@
 
 use crate::common;
 
-use facestation::api::SearchMode;
-use facestation::engine::local::{fast_views, ChipView};
-use facestation::engine::{FacePolicy, ImageRole, LocalVerifier, Pipeline, PipelineConfig};
-use facestation::vision::align::Similarity;
+use facestation::engine::{FacePolicy, ImageRole, Pipeline};
 use facestation::vision::align::TEMPLATE_DLIB_MEAN;
+use facestation::vision::recognise::{Recogniser, Views};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -24,18 +22,14 @@ fn descriptors_match_the_python_reference() {
         std::fs::read_to_string(common::shared().join("models/reference/reference_vectors.json"))
             .expect("read");
     let refs: Value = serde_json::from_str(&text).expect("json");
-    // The reference's "descriptor" is the plain chip and "descriptor_flip_tta" the chip + mirror.
-    let plain = ChipView {
-        jitter: Similarity::identity(),
-        mirror: false,
-    };
-    let config = PipelineConfig {
-        template: TEMPLATE_DLIB_MEAN,
-        fast_views: vec![plain],
-        accurate_views: fast_views(),
-        ..PipelineConfig::default()
-    };
-    let mut v = LocalVerifier::load(&common::models(), config).expect("engine");
+    // The reference's "descriptor" is the plain chip and "descriptor_flip_tta" the chip + mirror,
+    // of the fp32 dlib model on dlib's mean-face template (the manifest's spec with that template).
+    let models = common::models();
+    let mut entry = models.recogniser("dlib_resnet_v1").expect("dlib").clone();
+    entry.recogniser.as_mut().expect("spec").template = TEMPLATE_DLIB_MEAN;
+    let mut dlib = Recogniser::new(models.session_for(&entry, 1).expect("session"), &entry)
+        .expect("recogniser");
+    let mut v = common::verifier();
     let p = &mut v.pipeline;
     let items = refs["items"].as_array().expect("items");
     assert!(items.len() >= 10);
@@ -67,29 +61,30 @@ fn descriptors_match_the_python_reference() {
             (f64::from(face.bbox.y + face.bbox.height) - rbox[3]).abs() < 0.5,
             "{path}: box bottom"
         );
-        let m = p.alignment(&face).expect("align");
+        let m = dlib.alignment(&face).expect("align");
         let rm = item["M_image_to_chip"].as_array().expect("M");
         let r0 = floats(&rm[0]);
         assert!(
             (m.a - r0[0]).abs() < 1e-2 && (m.tx - r0[2]).abs() < 1.5,
             "{path}: matrix {m:?} vs {r0:?}"
         );
-        for (mode, key) in [
-            (SearchMode::Fast, "descriptor"),
-            (SearchMode::Accurate, "descriptor_flip_tta"),
+        for (views, key) in [
+            (Views::Plain, "descriptor"),
+            (Views::Flip, "descriptor_flip_tta"),
         ] {
-            let d = p
-                .describe(&img, &[face], mode)
+            let d = dlib
+                .describe(&img, &[face], views)
                 .expect("describe")
                 .pop()
                 .expect("one");
             let r = floats(&item[key]);
-            let dist: f64 =
-                d.0.iter()
-                    .zip(&r)
-                    .map(|(a, b)| (f64::from(*a) - b).powi(2))
-                    .sum::<f64>()
-                    .sqrt();
+            let dist: f64 = d
+                .values
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| (f64::from(*a) - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
             worst = worst.max(dist);
             eprintln!("{path} {key}: {dist:.4}");
             assert!(

@@ -96,6 +96,7 @@ impl Verifier for Fake {
                     passed: Some(true),
                     error: None,
                     reported: true,
+                    recognisers: Vec::new(),
                 })
                 .collect(),
             liveness: None,
