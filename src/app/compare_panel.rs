@@ -53,7 +53,8 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
     ui.add(
         egui::Slider::new(&mut v.settings.compare_threshold, 0.0..=1.0)
             .text("compare threshold")
-            .fixed_decimals(2),
+            // Calibrated scores crowd near 1 (FAST's default is 0.993): two decimals would hide it.
+            .fixed_decimals(4),
     );
     ui.horizontal(|ui| {
         ui.checkbox(&mut v.settings.check_liveness, "check liveness");
@@ -202,7 +203,7 @@ fn outcome(
     ui.weak(format!("engine: {}", o.engine));
     ui.label(
         RichText::new(format!(
-            "score {:.3} (threshold {:.2}, {})",
+            "score {:.4} (threshold {:.4}, {})",
             o.score,
             o.threshold,
             o.search_mode.as_str()
@@ -226,7 +227,7 @@ fn name_of(names: &[String], index: usize) -> String {
 /// What one gallery image got, in words: its score, or why it has none.
 pub fn score_text(g: &GalleryResult) -> String {
     match (g.score, &g.error) {
-        (Some(s), _) => format!("{s:.3}"),
+        (Some(s), _) => format!("{s:.4}"),
         (None, Some(_)) => "unreadable".into(),
         (None, None) if !g.reported => "not reported by the service".into(),
         (None, None) => "no face".into(),
@@ -383,7 +384,7 @@ fn cross_check(ui: &mut egui::Ui, cross: &CrossCheck) {
             ui.label("best score");
             for (which, o) in [("local", &local), ("remote", &remote)] {
                 match o {
-                    Ok((o, _)) => ui.label(format!("{which} best {:.3}", o.score)),
+                    Ok((o, _)) => ui.label(format!("{which} best {:.4}", o.score)),
                     Err(_) => ui.label(format!("{which} —")),
                 };
             }

@@ -156,7 +156,7 @@ pub fn recent_line(r: &Value) -> RecentLine {
     let score = r
         .pointer("/data/result/score")
         .and_then(Value::as_f64)
-        .map_or_else(String::new, |s| format!(" {s:.3}"));
+        .map_or_else(String::new, |s| format!(" {s:.4}"));
     RecentLine {
         verdict,
         text: format!("{when} {label}{reasons}{score} [{id}]"),
@@ -209,7 +209,7 @@ fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
                 g.get("error").and_then(Value::as_str),
                 g.get("reported").and_then(Value::as_bool),
             ) {
-                (Some(s), _, _) => format!("{s:.3}"),
+                (Some(s), _, _) => format!("{s:.4}"),
                 (None, Some(_), _) => "unreadable".into(),
                 (None, None, Some(false)) => "not reported by the service".into(),
                 (None, None, _) => "no face".into(),

@@ -113,6 +113,17 @@ struct AllImpostorReport {
     target_fmr: f64,
     /// Review band edges around the threshold in use: FMR x10 and /10.
     review_band: Option<(BandEdge, BandEdge)>,
+    /// Candidate upper edges (FMR / factor) with the share of genuine pairs between the
+    /// threshold and each: what a wider upper band costs in genuine people sent to review.
+    upper_edges: Vec<UpperEdge>,
+}
+
+#[derive(Serialize)]
+struct UpperEdge {
+    factor: f64,
+    at: AllPairsPoint,
+    /// Genuine pairs at or above the threshold and below this edge, as a share of all genuine.
+    genuine_share_above_threshold: f64,
 }
 
 #[derive(Serialize)]
@@ -463,7 +474,30 @@ fn all_impostor_report(
         at_target_fmr: threshold_for_fmr(&all.impostor, target).map(|t| point(all, t)),
         target_fmr: target,
         review_band: review_band(all, threshold, 10.0),
+        upper_edges: upper_edges(all, threshold),
     }
+}
+
+fn upper_edges(all: &AllPairs, threshold: f64) -> Vec<UpperEdge> {
+    let at = point(all, threshold);
+    let base = at.fmr.rate.max(1.0 / (all.impostor.len().max(1) as f64));
+    [1.5, 2.0, 3.0, 5.0, 10.0]
+        .into_iter()
+        .filter_map(|factor| {
+            let edge = threshold_for_fmr(&all.impostor, base / factor)?;
+            let p = point(all, edge);
+            let between = all
+                .genuine
+                .iter()
+                .filter(|&&g| g >= threshold && g < edge)
+                .count();
+            Some(UpperEdge {
+                factor,
+                at: p,
+                genuine_share_above_threshold: between as f64 / all.genuine.len().max(1) as f64,
+            })
+        })
+        .collect()
 }
 
 /// Per image: detect plus the stages the plan needed for it (a cascade's second stage only for
@@ -911,6 +945,15 @@ fn print_all(a: &AllImpostorReport) {
             } else {
                 ", the data runs out"
             }
+        );
+    }
+    for e in &a.upper_edges {
+        println!(
+            "  upper edge at FMR / {}: {:.4} (FMR {}): {} of genuine pairs between the threshold and it",
+            e.factor,
+            e.at.threshold,
+            pct(e.at.fmr.rate),
+            pct(e.genuine_share_above_threshold)
         );
     }
 }
