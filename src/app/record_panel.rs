@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(line.verdict, Some(Verdict::NotVerified));
         assert_eq!(
             line.text,
-            "2025-01-02T03:04:05.006Z NOT VERIFIED spoof 0.717 [t0001]"
+            "2025-01-02T03:04:05.006Z NOT VERIFIED spoof 0.7171 [t0001]"
         );
         let l = json!({
             "id": "t0002",

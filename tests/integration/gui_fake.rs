@@ -163,7 +163,7 @@ fn spoof_probe_against_a_matching_gallery_is_not_verified() {
 
 #[test]
 fn a_score_in_the_review_band_is_review_and_recorded_so() {
-    // FAST threshold 0.993, band 0.904..0.9998.
+    // FAST threshold 0.993, band 0.9042..0.9970.
     let script = Script {
         default_score: 0.95,
         ..Script::default()

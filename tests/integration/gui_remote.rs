@@ -132,7 +132,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         a.probe.as_ref().is_some_and(|p| p.analysis.is_some())
     });
     h.state_mut()
-        .add_gallery_files(&[common::data(&format!("{APFOL}0135.png"))]);
+        .add_gallery_files(&[common::data(&format!("{APFOL}0146.png"))]);
     step_until(&mut h, "gallery analysis", Duration::from_secs(20), |a| {
         a.gallery.iter().all(|g| g.analysis.is_some())
     });
