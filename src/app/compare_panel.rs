@@ -510,6 +510,7 @@ mod panel_alone {
             timings: Timings::default(),
             models: Vec::<ModelRef>::new(),
             remote: None,
+            quality: None,
         }
     }
 

@@ -221,6 +221,7 @@ impl Verifier for FakeEngine {
             timings: FAKE_TIMINGS,
             models: fake_models(),
             remote: None,
+            quality: None,
         })
     }
 
