@@ -216,8 +216,8 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         (local - score).abs() < 1e-6,
         "cross-check {local} decision {score}"
     );
-    h.get_by_label(&format!("local {local:.3}"));
-    h.get_by_label(&format!("remote {remote:.3}"));
+    h.get_by_label(&format!("local {local:.4}"));
+    h.get_by_label(&format!("remote {remote:.4}"));
     h.get_by_label("local VERIFIED");
     h.get_by_label("remote VERIFIED");
     h.get_by_label("The engines agree.");
