@@ -149,7 +149,7 @@ for name in ("warm", "warm_accurate"):
     w = json.load(open(f"{out}/{name}.json"))
     s = w["stages_ms"]
     print(f"warm compare {w['search_mode']} ({w['plan']}): median {w['compare_ms']['median_ms']:.1f} ms, p95 {w['compare_ms']['p95_ms']:.1f} "
-          f"(decode {s['decode']['median_ms']:.1f}, detect {s['detect']['median_ms']:.1f}, align+embed {s['align_embed']['median_ms']:.1f}, liveness {s['liveness']['median_ms']:.1f})")
+          f"(decode {s['decode']['median_ms']:.1f}, detect {s['detect']['median_ms']:.1f}, align+embed {s['align_embed']['median_ms']:.1f}, liveness {s['liveness']['median_ms']:.1f}, quality {s['quality']['median_ms']:.1f})")
 cold = json.load(open(f"{out}/cold.json"))
 print(f"cold facestation compare (process start to JSON): median {cold['median_ms']:.0f} ms over {cold['runs']} runs (max {cold['max_ms']:.0f})")
 for mode in ("fast", "accurate"):

@@ -101,6 +101,7 @@ const FAKE_TIMINGS: Timings = Timings {
     detect_ms: 2.0,
     embed_ms: 3.0,
     liveness_ms: 4.0,
+    quality_ms: 0.0,
     total_ms: 10.0,
 };
 

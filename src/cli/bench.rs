@@ -53,6 +53,7 @@ struct Timed {
     detect: Vec<f64>,
     embed: Vec<f64>,
     live: Vec<f64>,
+    quality: Vec<f64>,
 }
 
 fn time(
@@ -68,6 +69,7 @@ fn time(
         detect: Vec::new(),
         embed: Vec::new(),
         live: Vec::new(),
+        quality: Vec::new(),
     };
     for _ in 0..runs.max(1) {
         let start = Instant::now();
@@ -77,6 +79,7 @@ fn time(
         t.detect.push(o.timings.detect_ms);
         t.embed.push(o.timings.embed_ms);
         t.live.push(o.timings.liveness_ms);
+        t.quality.push(o.timings.quality_ms);
     }
     Ok(t)
 }
@@ -246,6 +249,7 @@ pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> 
             "detect": TimingStats::from_millis(&t.detect),
             "align_embed": TimingStats::from_millis(&t.embed),
             "liveness": TimingStats::from_millis(&t.live),
+            "quality": TimingStats::from_millis(&t.quality),
         },
     });
     if let Some(n) = one_to_n {

@@ -273,8 +273,8 @@ fn print_human(d: &Decided, names: &[String], log: &std::path::Path, wall_ms: f6
         );
     }
     println!(
-        "timings: decode {:.1} ms, detect {:.1} ms, embed {:.1} ms, liveness {:.1} ms, engine {:.1} ms, wall {wall_ms:.0} ms",
-        o.timings.decode_ms, o.timings.detect_ms, o.timings.embed_ms, o.timings.liveness_ms, o.timings.total_ms
+        "timings: decode {:.1} ms, detect {:.1} ms, embed {:.1} ms, liveness {:.1} ms, quality {:.1} ms, engine {:.1} ms, wall {wall_ms:.0} ms",
+        o.timings.decode_ms, o.timings.detect_ms, o.timings.embed_ms, o.timings.liveness_ms, o.timings.quality_ms, o.timings.total_ms
     );
     println!("signed record appended to {}", log.display());
 }

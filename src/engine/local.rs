@@ -643,7 +643,9 @@ impl Verifier for LocalVerifier {
         };
         let (probe_face, _) =
             Pipeline::choose_face(&faces, policy, ImageRole::Probe, probe.dimensions())?;
+        let t = Instant::now();
         let probe_quality = p.quality.assess_subject(&probe, &faces, Some(&probe_face));
+        timings.quality_ms += ms(t);
         let mut gallery_quality = Vec::with_capacity(request.gallery.len());
         let liveness = match request.liveness_min_score {
             Some(min) => {
@@ -715,10 +717,12 @@ impl Verifier for LocalVerifier {
                 }
                 None => (None, None, None, Vec::new()),
             };
+            let t = Instant::now();
             gallery_quality.push(Some(match &face {
                 Some(f) => p.quality.assess_subject(&img, &set.faces, Some(f)),
                 None => p.quality.assess(&img, &set.faces),
             }));
+            timings.quality_ms += ms(t);
             gallery.push(GalleryResult {
                 index,
                 sha256: sha256_hex(bytes),

@@ -104,6 +104,9 @@ pub struct Timings {
     pub detect_ms: f64,
     pub embed_ms: f64,
     pub liveness_ms: f64,
+    /// Capture-quality measures of every image (head pose included).
+    #[serde(default)]
+    pub quality_ms: f64,
     pub total_ms: f64,
 }
 
