@@ -185,6 +185,9 @@ fn run(
     } else {
         vec![req.mode]
     };
+    // Shared with `eval` and `qa`: a re-run, or the other mode on the same images, reads
+    // the descriptors computed before.
+    let cache_dir = crate::eval::cache::default_dir();
     let mut out = Vec::new();
     for mode in modes {
         stage(format!(
@@ -193,13 +196,21 @@ fn run(
             mode.as_str()
         ));
         let mut last = Instant::now() - Duration::from_secs(1);
-        let run = score_pairs(pipeline, &dataset.pairs, &dataset.root, mode, cancel, |p| {
-            if last.elapsed() >= Duration::from_millis(100) || p.done == p.total {
-                last = Instant::now();
-                let _ = tx.send(Msg::Progress(*p));
-                ctx.request_repaint();
-            }
-        })
+        let run = score_pairs(
+            pipeline,
+            &dataset.pairs,
+            &dataset.root,
+            mode,
+            cache_dir.as_deref(),
+            cancel,
+            |p| {
+                if last.elapsed() >= Duration::from_millis(100) || p.done == p.total {
+                    last = Instant::now();
+                    let _ = tx.send(Msg::Progress(*p));
+                    ctx.request_repaint();
+                }
+            },
+        )
         .map_err(|_| "cancelled".to_string())?;
         out.push(
             Evaluation::new(
