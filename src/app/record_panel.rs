@@ -164,7 +164,7 @@ pub fn recent_line(r: &Value) -> RecentLine {
 }
 
 /// The record in words, above its JSON.
-fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
+pub(super) fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
     let rec = &r.record;
     let visuals = ui.visuals().clone();
     let is_liveness = str_at(rec, "/data/type") == Some("liveness");
