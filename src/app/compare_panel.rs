@@ -53,7 +53,10 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
     ui.add(
         egui::Slider::new(&mut v.settings.compare_threshold, 0.0..=1.0)
             .text("compare threshold")
-            .fixed_decimals(2),
+            // `Always` would round the stored value to the shown decimals on every frame (the
+            // FAST default 0.993 became 0.99, an operator's threshold); a QA threshold has more.
+            .clamping(egui::SliderClamping::Edits)
+            .fixed_decimals(3),
     );
     ui.horizontal(|ui| {
         ui.checkbox(&mut v.settings.check_liveness, "check liveness");
@@ -61,6 +64,7 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
             v.settings.check_liveness,
             egui::Slider::new(&mut v.settings.liveness_threshold, 0.0..=1.0)
                 .text("liveness threshold")
+                .clamping(egui::SliderClamping::Edits)
                 .fixed_decimals(2),
         );
     });

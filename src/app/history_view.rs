@@ -144,23 +144,29 @@ fn filters(ui: &mut egui::Ui, history: &mut History, form: &mut HistoryForm, sho
             .verdict
             .as_deref()
             .and_then(verdict_of)
-            .map_or("any verdict", |v| v.label());
+            .map_or("any", |v| v.label());
+        let l = ui.label("verdict");
         egui::ComboBox::from_id_salt("history-verdict")
             .selected_text(verdict_text)
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut form.verdict, None, "any verdict");
+                ui.selectable_value(&mut form.verdict, None, "any");
                 for (code, v) in VERDICTS {
                     ui.selectable_value(&mut form.verdict, Some(code.to_string()), v.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(l.id);
+        let l = ui.label("operator");
         egui::ComboBox::from_id_salt("history-operator")
-            .selected_text(form.operator.as_deref().unwrap_or("any operator"))
+            .selected_text(form.operator.as_deref().unwrap_or("any"))
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut form.operator, None, "any operator");
+                ui.selectable_value(&mut form.operator, None, "any");
                 for op in shown.operators.iter() {
                     ui.selectable_value(&mut form.operator, Some(op.clone()), op);
                 }
-            });
+            })
+            .response
+            .labelled_by(l.id);
         let l = ui.label("score");
         ui.add(
             egui::TextEdit::singleline(&mut form.min_score)
@@ -337,6 +343,8 @@ fn table(ui: &mut egui::Ui, history: &mut History, shown: &Filtered) {
     }
     let mut clicked = None;
     let selected = history.selected;
+    // A selectable label takes the click for text selection: the row must get it.
+    ui.style_mut().interaction.selectable_labels = false;
     TableBuilder::new(ui)
         .id_salt("history-table")
         .striped(true)
@@ -376,7 +384,8 @@ fn table(ui: &mut egui::Ui, history: &mut History, shown: &Filtered) {
                 });
                 row.col(|ui| verdict_cell(ui, r));
                 row.col(|ui| {
-                    ui.label(r.reasons.join(", "));
+                    // "no_match" as "no match": the codes, readable.
+                    ui.label(r.reasons.join(", ").replace('_', " "));
                 });
                 row.col(|ui| {
                     ui.label(score(r.best_score));

@@ -96,10 +96,7 @@ impl Operator {
                 .on_hover_text("Another operator takes over the desk")
                 .clicked()
             {
-                self.draft = Some(name.to_string()).filter(|_| self.name.is_some());
-                if self.draft.is_none() {
-                    self.draft = Some(String::new());
-                }
+                self.draft = Some(self.name().unwrap_or_default().to_string());
             }
             return;
         };

@@ -364,10 +364,19 @@ fn remote_mode_works_without_local_models() {
     assert!(h.query_by_label_contains("context").is_none());
     assert_eq!(record["station"]["verdict"], "verified");
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
-    assert_eq!(
-        log.lines().count(),
-        1,
-        "the remote decision is logged without local models"
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["data"]["type"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    // The switch to Remote is a configuration record, then the decision.
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0], "configuration");
+    assert!(
+        kinds[1].starts_with("compare"),
+        "the remote decision is logged without local models: {kinds:?}"
     );
     server.shutdown().expect("clean shutdown");
 }
