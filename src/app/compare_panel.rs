@@ -206,7 +206,7 @@ fn outcome(
     ui.weak(format!("engine: {}", o.engine));
     ui.label(
         RichText::new(format!(
-            "score {:.3} (threshold {:.2}, {})",
+            "score {:.3} (threshold {:.3}, {})",
             o.score,
             o.threshold,
             o.search_mode.as_str()

@@ -43,11 +43,15 @@ pub struct Script {
     pub liveness_context: f32,
 }
 
+/// A score above FAST's and ACCURATE's review bands (thresholds 0.993 and 0.9922, bands up to
+/// 0.9998 and 0.9995): a match the station calls VERIFIED.
+pub const CLEAR_MATCH: f64 = 0.9999;
+
 impl Default for Script {
     fn default() -> Self {
         Self {
             scores: Vec::new(),
-            default_score: 0.93,
+            default_score: CLEAR_MATCH,
             liveness_score: 0.93,
             liveness_context: 2.5,
         }

@@ -159,7 +159,7 @@ fn wait_for_lines(root: &Path, n: usize) {
 
 const SIZE: egui::Vec2 = egui::vec2(1280.0, 800.0);
 /// A score above FAST's and ACCURATE's review bands (thresholds 0.993 / 0.9922): VERIFIED.
-const MATCH: f64 = 0.9999;
+const MATCH: f64 = facestation::app::testing::CLEAR_MATCH;
 
 #[test]
 fn desk_operator_set_at_shift_start_is_in_every_record() {

@@ -139,7 +139,6 @@ fn assert_headline(h: &Harness<'static, StationApp>, verdict: Verdict) {
 #[test]
 fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     let script = Script {
-        default_score: 0.93,
         liveness_score: 0.20,
         ..Script::default()
     };
@@ -150,7 +149,7 @@ fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     assert_headline(&s.h, Verdict::NotVerified);
     seen(&s.h, "SPOOF: liveness failed");
     // The score itself is still shown (it matched), under the verdict.
-    seen(&s.h, "same_person.png: 0.930");
+    seen(&s.h, "same_person.png: 1.000");
     seen(&s.h, "SPOOF");
     let record = s.logged();
     assert_eq!(record["station"]["verdict"], "not_verified");
@@ -158,14 +157,14 @@ fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     // The recent list names the verdict (not "?", not "match").
     step_until(&mut s.h, "recent records", T, |a| a.recent.len() == 1);
     s.h.step();
-    s.h.get_by_label_contains("NOT VERIFIED spoof 0.930");
+    s.h.get_by_label_contains("NOT VERIFIED spoof 1.000");
 }
 
 #[test]
 fn a_score_in_the_review_band_is_review_and_recorded_so() {
-    // FAST threshold 0.62, band 0.59..0.65.
+    // FAST threshold 0.993, band 0.904..0.9998.
     let script = Script {
-        default_score: 0.63,
+        default_score: 0.95,
         ..Script::default()
     };
     let mut s = Station::new(script, &[("enrolment.png", face(40))]);
@@ -177,7 +176,7 @@ fn a_score_in_the_review_band_is_review_and_recorded_so() {
     assert_eq!(s.logged()["station"]["verdict"], "review");
     step_until(&mut s.h, "recent records", T, |a| a.recent.len() == 1);
     s.h.step();
-    s.h.get_by_label_contains("REVIEW borderline 0.630");
+    s.h.get_by_label_contains("REVIEW borderline 0.950");
 }
 
 #[test]
