@@ -352,7 +352,7 @@ fn operators_of(index: &HistoryIndex) -> Vec<String> {
 }
 
 /// Filters and summarises (the thread's work for one filter).
-pub fn filtered(
+fn filtered(
     index: &Arc<HistoryIndex>,
     operators: &Arc<Vec<String>>,
     filter: HistoryFilter,

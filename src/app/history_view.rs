@@ -472,7 +472,7 @@ fn opened_record(ui: &mut egui::Ui, o: &OpenedRecord) {
 fn configuration(ui: &mut egui::Ui, shown: &super::state::ShownRecord) {
     let r = &shown.record;
     let s = |p: &str| {
-        r.pointer(p).map(|v| match v {
+        r.pointer(p).filter(|v| !v.is_null()).map(|v| match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         })
@@ -484,10 +484,10 @@ fn configuration(ui: &mut egui::Ui, shown: &super::state::ShownRecord) {
         s("/station/before").unwrap_or_default(),
         s("/station/after").unwrap_or_default()
     ));
-    if let Some(b) = s("/station/basis").filter(|b| b != "null") {
+    if let Some(b) = s("/station/basis") {
         ui.add(egui::Label::new(format!("basis: {b}")).wrap());
     }
-    if let Some(op) = s("/station/operator").filter(|o| o != "null") {
+    if let Some(op) = s("/station/operator") {
         ui.label(format!("operator: {op}"));
     }
     if let Some(t) = s("/data/createdAt") {

@@ -8,6 +8,12 @@
 //! preview detection), `tasks` (file dialogs and saves). Panels get the state they show and a
 //! `Vec<Command>` to push into, so each can be drawn alone (tests). Persisted [`Settings`] are
 //! kept apart from runtime state, as in egui's demo app.
+//!
+//! Three screens share the window ([`Screen`]: Station | History | QA) under a top bar that also
+//! holds the operator on shift (`operator`). `config_changes` turns a committed change of a
+//! deciding setting into a signed configuration record; `history` + `history_view` are the audit
+//! log's table (own thread); the QA workbench (`qa::screen`) applies its threshold through
+//! [`StationApp::apply_threshold_basis`].
 
 pub mod clock;
 mod commands;

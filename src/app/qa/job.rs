@@ -49,6 +49,8 @@ pub struct ScoreRequest {
     /// Also score in the other mode, for the comparison.
     pub compare: bool,
     pub threads: usize,
+    /// Descriptor cache folder; `None`: compute everything.
+    pub cache_dir: Option<PathBuf>,
 }
 
 pub type Scored = (Evaluation, Option<Evaluation>);
@@ -185,9 +187,8 @@ fn run(
     } else {
         vec![req.mode]
     };
-    // Shared with `eval` and `qa`: a re-run, or the other mode on the same images, reads
-    // the descriptors computed before.
-    let cache_dir = crate::eval::cache::default_dir();
+    // A re-run, or the other mode on the same images, reads the descriptors computed before.
+    let cache_dir = req.cache_dir.clone();
     let mut out = Vec::new();
     for mode in modes {
         stage(format!(
