@@ -307,7 +307,9 @@ fn serve(
                 Request::Open(row) => open = Some(row),
             }
         }
-        if refresh {
+        // `make_mut` copies the index while a frame still holds it: only when there is
+        // something new to read (a Recent event also comes without a new line).
+        if refresh && index.has_unread() {
             match Arc::make_mut(&mut index).refresh() {
                 Ok(0) => {}
                 Ok(_) => {

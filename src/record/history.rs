@@ -134,6 +134,11 @@ impl HistoryIndex {
         Ok(self.rows.len() - before)
     }
 
+    /// Whether the log has grown past what was read (a cheap check before [`Self::refresh`]).
+    pub fn has_unread(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.len() > self.read_to)
+    }
+
     pub fn rows(&self) -> &[HistoryRow] {
         &self.rows
     }
