@@ -364,6 +364,14 @@ fn desk_history_lists_searches_filters_opens_and_exports() {
     });
     d.h.step();
     d.h.get_by_label("3 of 3 records");
+    // The station's keys belong to the Station screen: Space here does not retake the probe.
+    assert!(d.h.state().probe.is_some());
+    d.h.key_press(egui::Key::Space);
+    d.h.step();
+    assert!(
+        d.h.state().probe.is_some(),
+        "Space on History left the probe alone"
+    );
     d.h.get_by_label("NOT VERIFIED");
     d.h.get_by_label("VERIFIED");
     d.h.get_by_label("configuration");
