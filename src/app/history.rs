@@ -459,3 +459,29 @@ impl super::StationApp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{sign_record, StationKey};
+
+    #[test]
+    fn a_record_signed_by_another_key_is_not_trusted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let station = dir.path().join("station.pem");
+        let other = dir.path().join("other.pem");
+        StationKey::load_or_create(&station).expect("station key");
+        let other_key = StationKey::load_or_create(&other).expect("other key");
+        let mut record = serde_json::json!({"id": "r1", "data": {"type": "compare"}});
+        sign_record(&mut record, &other_key).expect("sign");
+        let refused = key_trust(&record, Some(&station)).expect_err("another key");
+        assert!(refused.contains("NOT trusted"), "{refused}");
+        assert!(refused.contains(&other_key.key_id()), "{refused}");
+        let trusted = key_trust(&record, Some(&other)).expect("its own station");
+        assert!(trusted.starts_with("key trusted"), "{trusted}");
+        assert!(key_trust(&record, None).is_err());
+        let mut unsigned = record.clone();
+        unsigned["signature"]["publicKey"] = serde_json::json!("not base64!");
+        assert!(key_trust(&unsigned, Some(&station)).is_err());
+    }
+}

@@ -103,11 +103,11 @@ pub fn show(
         let busy = export_busy.then_some("an export is in progress");
         let _ = Command::ExportHistory(ExportFormat::Csv).button(ui, busy, out);
         let _ = Command::ExportHistory(ExportFormat::Jsonl).button(ui, busy, out);
-        egui::CollapsingHeader::new("Daily summary")
-            .id_salt("history-daily")
-            .default_open(false)
-            .show(ui, |ui| daily(ui, &shown));
     });
+    egui::CollapsingHeader::new("Daily summary")
+        .id_salt("history-daily")
+        .default_open(false)
+        .show(ui, |ui| daily(ui, &shown));
     ui.separator();
     let detail_w = (ui.available_width() * 0.34).clamp(300.0, 480.0);
     egui::Panel::right("history-record")

@@ -463,6 +463,11 @@ fn desk_history_lists_searches_filters_opens_and_exports() {
     assert_eq!(shown.total.pass_rate, Some(1.0));
     assert_eq!(shown.total.by_operator.get("Ana B"), Some(&2));
     assert_eq!(shown.daily.len(), 1, "one day (the fixed clock)");
+    d.h.get_by_label("Daily summary").click();
+    d.h.step();
+    d.h.step();
+    d.h.get_by_label("2025-01-02");
+    d.h.get_by_label("Ana B 2");
     // Date and score filters.
     d.h.state_mut().history_form.verdict = None;
     d.h.state_mut().history_form.since = "2025-01-03".into();
