@@ -339,6 +339,59 @@ fn desk_qa_threshold_applied_is_the_basis_of_later_records() {
 }
 
 #[test]
+fn desk_qa_threshold_for_the_other_mode_waits_for_that_mode() {
+    let mut d = Desk::new(
+        Script::default(),
+        &[("enrolment.png", face(50))],
+        egui::vec2(1400.0, 2400.0),
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut eval =
+        facestation::qa::synthetic::evaluation("accurate-pairs.csv", 400, 2000, 2, 0.0, tmp.path())
+            .expect("synthetic evaluation");
+    eval.search_mode = Some(facestation::api::SearchMode::Accurate);
+    d.h.state_mut().qa.load(eval, None);
+    d.show(Screen::Qa);
+    d.h.get_by_role_and_label(Role::Slider, "Threshold")
+        .set_value_accesskit(0.6);
+    d.h.step();
+    d.h.get_by_role_and_label(Role::Button, "Apply this threshold")
+        .click();
+    d.h.step();
+    d.h.step();
+    wait_for_lines(&d.root, 1);
+    let basis = d.h.state().qa.last_applied().cloned().expect("applied");
+    let fast = facestation::engine::score::default_threshold(facestation::api::SearchMode::Fast);
+    // FAST keeps its threshold; ACCURATE's is recorded as changed.
+    assert_eq!(d.h.state().settings.compare_threshold, fast);
+    let c = d.configs();
+    assert_eq!(c[0]["station"]["setting"], "compare_threshold.ACCURATE");
+    assert_eq!(c[0]["station"]["after"], basis.threshold);
+    d.show(Screen::Station);
+    d.h.get_by_label("ACCURATE").click();
+    d.h.step();
+    d.h.step();
+    assert_eq!(d.h.state().settings.compare_threshold, basis.threshold);
+    d.decide();
+    let r = d.last_decision();
+    assert_eq!(r["data"]["search_mode"], "ACCURATE");
+    assert_eq!(r["station"]["thresholdBasis"], basis.summary());
+    let c = d.configs();
+    assert_eq!(c.len(), 2, "the apply and the mode change: {c:?}");
+    assert_eq!(c[1]["station"]["setting"], "search_mode");
+    // Back on FAST: the engine's default and its own basis.
+    d.h.get_by_label("FAST").click();
+    d.h.step();
+    d.h.step();
+    assert_eq!(d.h.state().settings.compare_threshold, fast);
+    d.decide();
+    assert_eq!(
+        d.last_decision()["station"]["thresholdBasis"],
+        facestation::engine::score::threshold_basis(facestation::api::SearchMode::Fast)
+    );
+}
+
+#[test]
 fn desk_history_lists_searches_filters_opens_and_exports() {
     // A spoofing probe: NOT VERIFIED while liveness is checked, VERIFIED once it is off.
     let script = Script {
