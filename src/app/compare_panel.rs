@@ -53,10 +53,11 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
     ui.add(
         egui::Slider::new(&mut v.settings.compare_threshold, 0.0..=1.0)
             .text("compare threshold")
-            // `Always` would round the stored value to the shown decimals on every frame (the
-            // FAST default 0.993 became 0.99, an operator's threshold); a QA threshold has more.
-            .clamping(egui::SliderClamping::Edits)
-            .fixed_decimals(3),
+            // Calibrated scores crowd near 1 (FAST's default is 0.993): two decimals would hide it.
+            .fixed_decimals(4)
+            // `Always` rounds the stored value to the shown decimals on every frame (with two,
+            // FAST's 0.993 became 0.99: an operator's threshold); a QA threshold has more.
+            .clamping(egui::SliderClamping::Edits),
     );
     ui.horizontal(|ui| {
         ui.checkbox(&mut v.settings.check_liveness, "check liveness");
@@ -206,7 +207,7 @@ fn outcome(
     ui.weak(format!("engine: {}", o.engine));
     ui.label(
         RichText::new(format!(
-            "score {:.3} (threshold {:.3}, {})",
+            "score {:.4} (threshold {:.4}, {})",
             o.score,
             o.threshold,
             o.search_mode.as_str()
@@ -230,7 +231,7 @@ fn name_of(names: &[String], index: usize) -> String {
 /// What one gallery image got, in words: its score, or why it has none.
 pub fn score_text(g: &GalleryResult) -> String {
     match (g.score, &g.error) {
-        (Some(s), _) => format!("{s:.3}"),
+        (Some(s), _) => format!("{s:.4}"),
         (None, Some(_)) => "unreadable".into(),
         (None, None) if !g.reported => "not reported by the service".into(),
         (None, None) => "no face".into(),
@@ -387,7 +388,7 @@ fn cross_check(ui: &mut egui::Ui, cross: &CrossCheck) {
             ui.label("best score");
             for (which, o) in [("local", &local), ("remote", &remote)] {
                 match o {
-                    Ok((o, _)) => ui.label(format!("{which} best {:.3}", o.score)),
+                    Ok((o, _)) => ui.label(format!("{which} best {:.4}", o.score)),
                     Err(_) => ui.label(format!("{which} —")),
                 };
             }
@@ -513,6 +514,7 @@ mod panel_alone {
             timings: Timings::default(),
             models: Vec::<ModelRef>::new(),
             remote: None,
+            quality: None,
         }
     }
 

@@ -197,7 +197,7 @@ fn pct(x: Option<f64>) -> String {
 }
 
 fn score(x: Option<f64>) -> String {
-    x.map_or_else(|| "–".into(), |v| format!("{v:.3}"))
+    x.map_or_else(|| "–".into(), |v| format!("{v:.4}"))
 }
 
 fn summary_line(ui: &mut egui::Ui, shown: &Filtered, history: &History) {

@@ -162,7 +162,7 @@ pub fn recent_line(r: &Value) -> RecentLine {
     let score = r
         .pointer("/data/result/score")
         .and_then(Value::as_f64)
-        .map_or_else(String::new, |s| format!(" {s:.3}"));
+        .map_or_else(String::new, |s| format!(" {s:.4}"));
     RecentLine {
         verdict,
         text: format!("{when} {label}{reasons}{score} [{id}]"),
@@ -215,7 +215,7 @@ pub(super) fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
                 g.get("error").and_then(Value::as_str),
                 g.get("reported").and_then(Value::as_bool),
             ) {
-                (Some(s), _, _) => format!("{s:.3}"),
+                (Some(s), _, _) => format!("{s:.4}"),
                 (None, Some(_), _) => "unreadable".into(),
                 (None, None, Some(false)) => "not reported by the service".into(),
                 (None, None, _) => "no face".into(),
@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(line.verdict, Some(Verdict::NotVerified));
         assert_eq!(
             line.text,
-            "2025-01-02T03:04:05.006Z NOT VERIFIED spoof 0.717 [t0001]"
+            "2025-01-02T03:04:05.006Z NOT VERIFIED spoof 0.7171 [t0001]"
         );
         let l = json!({
             "id": "t0002",

@@ -111,8 +111,19 @@ struct AllImpostorReport {
     /// The threshold with FMR <= --fmr on these pairs.
     at_target_fmr: Option<AllPairsPoint>,
     target_fmr: f64,
-    /// Review band edges around the threshold in use: FMR x10 and /10.
+    /// Review band edges around the threshold in use (eval::impostors::review_band's rule).
     review_band: Option<(BandEdge, BandEdge)>,
+    /// Candidate upper edges (FMR / factor) with the share of genuine pairs between the
+    /// threshold and each: what a wider upper band costs in genuine people sent to review.
+    upper_edges: Vec<UpperEdge>,
+}
+
+#[derive(Serialize)]
+struct UpperEdge {
+    factor: f64,
+    at: AllPairsPoint,
+    /// Genuine pairs at or above the threshold and below this edge, as a share of all genuine.
+    genuine_share_above_threshold: f64,
 }
 
 #[derive(Serialize)]
@@ -462,8 +473,35 @@ fn all_impostor_report(
         at_threshold: point(all, threshold),
         at_target_fmr: threshold_for_fmr(&all.impostor, target).map(|t| point(all, t)),
         target_fmr: target,
-        review_band: review_band(all, threshold, 10.0),
+        review_band: review_band(all, threshold, 10.0, UPPER_BAND_GENUINE_SHARE),
+        upper_edges: upper_edges(all, threshold),
     }
+}
+
+/// The review band's upper-edge rule: at most this share of the genuine dev pairs between the
+/// threshold and the edge.
+const UPPER_BAND_GENUINE_SHARE: f64 = 0.025;
+
+fn upper_edges(all: &AllPairs, threshold: f64) -> Vec<UpperEdge> {
+    let at = point(all, threshold);
+    let base = at.fmr.rate.max(1.0 / (all.impostor.len().max(1) as f64));
+    [1.5, 2.0, 3.0, 5.0, 10.0]
+        .into_iter()
+        .filter_map(|factor| {
+            let edge = threshold_for_fmr(&all.impostor, base / factor)?;
+            let p = point(all, edge);
+            let between = all
+                .genuine
+                .iter()
+                .filter(|&&g| g >= threshold && g < edge)
+                .count();
+            Some(UpperEdge {
+                factor,
+                at: p,
+                genuine_share_above_threshold: between as f64 / all.genuine.len().max(1) as f64,
+            })
+        })
+        .collect()
 }
 
 /// Per image: detect plus the stages the plan needed for it (a cascade's second stage only for
@@ -900,17 +938,40 @@ fn print_all(a: &AllImpostorReport) {
         );
     }
     if let Some((lo, hi)) = &a.review_band {
+        // Where the genuine pairs go under the band: below it, in it (either side), above it.
+        let g = a.at_threshold.genuine.max(1) as f64;
+        let below_lo = lo.at.false_non_matches as f64 / g;
+        let below_t = a.at_threshold.false_non_matches as f64 / g;
+        let below_hi = hi.at.false_non_matches as f64 / g;
         println!(
-            "  review band: {:.4} (FMR {}) .. {:.4} (FMR {}{})",
+            "  review band: {:.4} (FMR {:.4}%, {} impostors) .. {:.4} (FMR {:.5}%, {} impostors{})",
             lo.at.threshold,
-            pct(lo.at.fmr.rate),
+            lo.at.fmr.rate * 100.0,
+            lo.at.fmr.k,
             hi.at.threshold,
-            pct(hi.at.fmr.rate),
+            hi.at.fmr.rate * 100.0,
+            hi.at.fmr.k,
             if hi.resolved {
                 ""
             } else {
                 ", the data runs out"
             }
+        );
+        println!(
+            "  genuine pairs: {} not verified, {} review below the threshold, {} review above it, {} verified",
+            pct(below_lo),
+            pct(below_t - below_lo),
+            pct(below_hi - below_t),
+            pct(1.0 - below_hi)
+        );
+    }
+    for e in &a.upper_edges {
+        println!(
+            "  upper edge at FMR / {}: {:.4} (FMR {}): {} of genuine pairs between the threshold and it",
+            e.factor,
+            e.at.threshold,
+            pct(e.at.fmr.rate),
+            pct(e.genuine_share_above_threshold)
         );
     }
 }

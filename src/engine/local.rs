@@ -12,13 +12,14 @@ use image::RgbImage;
 
 use super::score::{default_threshold, fitted, threshold_basis, Calibration};
 use super::{
-    CompareOutcome, Decision, EngineError, GalleryResult, ImageRole, LivenessOutcome, ModelRef,
-    ScoreSource, Timings, Verifier,
+    CompareOutcome, CompareQuality, Decision, EngineError, GalleryResult, ImageRole,
+    LivenessOutcome, ModelRef, ScoreSource, Timings, Verifier,
 };
 use crate::api::{SearchMode, ValidRequest};
 use crate::digest::sha256_hex;
 use crate::runtime::{Metric, RuntimeError, VerifiedModels, RECOGNISER_ROLE};
 use crate::vision::liveness::LivenessResult;
+use crate::vision::quality::{QualityAssessor, QualityThresholds};
 use crate::vision::recognise::{Embedding, ModelMismatch, Recogniser, Views};
 use crate::vision::{
     decode_image, DecodeLimits, Detector, DetectorConfig, Face, LivenessModels, VisionError,
@@ -310,6 +311,8 @@ pub struct Pipeline {
     detector: Detector,
     recognisers: Vec<Recogniser>,
     liveness: LivenessModels,
+    /// Capture quality of each compared image, on the decode and detection already done.
+    quality: QualityAssessor,
     models: Vec<ModelRef>,
     config: PipelineConfig,
 }
@@ -350,6 +353,8 @@ impl Pipeline {
             LivenessModels::new(models.session_for(v2, 1)?, models.session_for(v1se, 1)?);
         used.push(v2.clone());
         used.push(v1se.clone());
+        let quality = QualityAssessor::load(models, QualityThresholds::default())?;
+        used.push(models.entry("head_pose")?.clone());
         let refs = used
             .iter()
             .map(|e| ModelRef {
@@ -372,6 +377,7 @@ impl Pipeline {
             detector,
             recognisers,
             liveness,
+            quality,
             models: refs,
             config,
         })
@@ -637,6 +643,8 @@ impl Verifier for LocalVerifier {
         };
         let (probe_face, _) =
             Pipeline::choose_face(&faces, policy, ImageRole::Probe, probe.dimensions())?;
+        let probe_quality = p.quality.assess_subject(&probe, &faces, Some(&probe_face));
+        let mut gallery_quality = Vec::with_capacity(request.gallery.len());
         let liveness = match request.liveness_min_score {
             Some(min) => {
                 let t = Instant::now();
@@ -680,6 +688,7 @@ impl Verifier for LocalVerifier {
                         reported: true,
                         recognisers: Vec::new(),
                     });
+                    gallery_quality.push(None);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -706,6 +715,10 @@ impl Verifier for LocalVerifier {
                 }
                 None => (None, None, None, Vec::new()),
             };
+            gallery_quality.push(Some(match &face {
+                Some(f) => p.quality.assess_subject(&img, &set.faces, Some(f)),
+                None => p.quality.assess(&img, &set.faces),
+            }));
             gallery.push(GalleryResult {
                 index,
                 sha256: sha256_hex(bytes),
@@ -750,6 +763,10 @@ impl Verifier for LocalVerifier {
             timings,
             models: self.pipeline.models().to_vec(),
             remote: None,
+            quality: Some(CompareQuality {
+                probe: probe_quality,
+                gallery: gallery_quality,
+            }),
         })
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{ApiError, SearchMode, ValidRequest};
 use crate::runtime::RuntimeError;
 use crate::vision::liveness::LivenessResult;
+use crate::vision::quality::QualityReport;
 use crate::vision::{DecodeError, Face, VisionError};
 
 pub use crate::api::BearerToken;
@@ -180,6 +181,20 @@ pub struct CompareOutcome {
     /// Fields the remote service returned that the station keeps (its `id` and `signature`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<serde_json::Value>,
+    /// Capture quality of the probe and each gallery image, measured by the local engine on its
+    /// own decode and detection (`None`: a remote engine, which reports none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<CompareQuality>,
+}
+
+/// The capture-quality measures of a compare's images (`vision::quality`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareQuality {
+    /// Of the probe's chosen face.
+    pub probe: QualityReport,
+    /// In gallery order, of the face that was compared (else the largest); `None` for an image
+    /// that could not be decoded.
+    pub gallery: Vec<Option<QualityReport>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -626,6 +626,7 @@ fn parse_compare_value(
             "id": value.get("id").cloned().unwrap_or(Value::Null),
             "signature": value.get("signature").cloned().unwrap_or(Value::Null),
         })),
+        quality: None,
     })
 }
 

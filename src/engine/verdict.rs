@@ -120,23 +120,29 @@ impl ReviewBand {
         basis: "no review band",
     };
 
-    /// The default band per mode: from the score where the dev data's FMR is 10x the
-    /// threshold's up to where it is 10x lower (docs/recognition.md, "Review band").
+    /// The default band per mode, one rule for both (`eval::impostors::review_band`, printed by
+    /// `facestation eval --all-impostors`; docs/recognition.md, "Review band"): down to the score
+    /// where the FMR on the 7,255,541 dev impostor pairs is 10x the threshold's, and up to the
+    /// score below which 2.5% of the 4,414 dev genuine pairs lie above the threshold.
     pub fn default_for(mode: SearchMode) -> Self {
         match mode {
-            // Threshold 0.993: edges 0.904 (FMR 0.099%) and 0.9998 (FMR 0.00098%, 71 impostors).
+            // Threshold 0.993: edges 0.9042 (FMR 0.0987%, 7,159 impostors) and 0.9970
+            // (FMR 0.0065%, 470). Genuine: 1.7% not verified, 6.3% review, 92.0% verified.
             SearchMode::Fast => ReviewBand {
-                below: 0.089,
-                above: 0.0068,
-                basis: "0.904 (FMR 0.099%) to 0.9998 (FMR 0.001%), FMR x10 either side of the \
-                    threshold on 7,255,541 cross-identity LFW folds 1-5 impostor pairs (FAST)",
+                below: 0.0888,
+                above: 0.0040,
+                basis: "0.9042 (FMR 0.099%, 10x the threshold's) to 0.9970 (FMR 0.0065%; 2.5% of \
+                    the 4,414 genuine pairs between the threshold and it) on 7,255,541 cross-identity \
+                    LFW folds 1-5 impostor pairs (FAST)",
             },
-            // Threshold 0.9922: edges 0.906 (FMR 0.100%) and 0.9995 (FMR 0.0010%, 72 impostors).
+            // Threshold 0.9922: edges 0.9059 (FMR 0.0998%, 7,240) and 0.9969 (FMR 0.0045%, 324).
+            // Genuine: 1.6% not verified, 5.7% review, 92.8% verified.
             SearchMode::Accurate => ReviewBand {
-                below: 0.086,
-                above: 0.0073,
-                basis: "0.906 (FMR 0.100%) to 0.9995 (FMR 0.001%), FMR x10 either side of the \
-                    threshold on 7,255,541 cross-identity LFW folds 1-5 impostor pairs (ACCURATE)",
+                below: 0.0863,
+                above: 0.0047,
+                basis: "0.9059 (FMR 0.100%, 10x the threshold's) to 0.9969 (FMR 0.0045%; 2.5% of \
+                    the 4,414 genuine pairs between the threshold and it) on 7,255,541 cross-identity \
+                    LFW folds 1-5 impostor pairs (ACCURATE)",
             },
         }
     }

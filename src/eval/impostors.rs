@@ -164,7 +164,7 @@ pub fn point(all: &AllPairs, threshold: f64) -> AllPairsPoint {
 /// An edge of the review band and whether the data could resolve it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BandEdge {
-    /// The FMR the edge was asked for.
+    /// The FMR the lower edge was asked for (for the upper edge: the FMR found there).
     pub target_fmr: f64,
     pub at: AllPairsPoint,
     /// False when fewer than one impostor comparison would be allowed at the target: the edge
@@ -172,16 +172,36 @@ pub struct BandEdge {
     pub resolved: bool,
 }
 
-/// The review band around a threshold: from where the FMR is `factor` times the threshold's
-/// up to where it is `factor` times lower.
-pub fn review_band(all: &AllPairs, threshold: f64, factor: f64) -> Option<(BandEdge, BandEdge)> {
+/// The review band's rule, one for both modes (docs/recognition.md, "Review band"):
+/// - below the threshold, down to the score where the FMR is `lower_factor` times the
+///   threshold's: people a laxer threshold would accept go to a human, not away;
+/// - above it, up to the score below which `upper_genuine_share` of the genuine pairs lie
+///   between the threshold and the edge: borderline passes go to a human too, at a staff cost
+///   the desk can carry (the genuine scores crowd just above the threshold, so an FMR rule
+///   there, e.g. FMR / 10, would send a third of FAST's genuine pairs to review).
+pub fn review_band(
+    all: &AllPairs,
+    threshold: f64,
+    lower_factor: f64,
+    upper_genuine_share: f64,
+) -> Option<(BandEdge, BandEdge)> {
     let at = point(all, threshold);
     let n = all.impostor.len() as f64;
     let base = at.fmr.rate.max(1.0 / n.max(1.0));
-    let lo_target = (base * factor).min(1.0);
-    let hi_target = base / factor;
+    let lo_target = (base * lower_factor).min(1.0);
     let lo = threshold_for_fmr(&all.impostor, lo_target)?;
-    let hi = threshold_for_fmr(&all.impostor, hi_target)?;
+    // Genuine scores at or above the threshold, ascending; the edge is the first one past the
+    // allowed count, so [threshold, edge) holds at most that many.
+    let mut above: Vec<f64> = all
+        .genuine
+        .iter()
+        .copied()
+        .filter(|&g| g >= threshold)
+        .collect();
+    above.sort_unstable_by(f64::total_cmp);
+    let allowed = (upper_genuine_share * all.genuine.len() as f64).floor() as usize;
+    let hi = above.get(allowed).copied().unwrap_or(1.0);
+    let hi_point = point(all, hi);
     Some((
         BandEdge {
             target_fmr: lo_target,
@@ -189,9 +209,9 @@ pub fn review_band(all: &AllPairs, threshold: f64, factor: f64) -> Option<(BandE
             resolved: lo_target * n >= 1.0,
         },
         BandEdge {
-            target_fmr: hi_target,
-            at: point(all, hi),
-            resolved: hi_target * n >= 1.0,
+            target_fmr: hi_point.fmr.rate,
+            at: hi_point,
+            resolved: hi_point.fmr.k > 0,
         },
     ))
 }
@@ -234,17 +254,36 @@ mod tests {
         let p = point(&all, t);
         assert_eq!(p.fmr.k, 100);
         assert_eq!((p.false_non_matches, p.genuine), (1, 2));
-        let (lo, hi) = review_band(&all, t, 10.0).expect("band");
+        let (lo, hi) = review_band(&all, t, 10.0, 0.0).expect("band");
         assert_eq!(lo.at.fmr.k, 1000);
-        assert_eq!(hi.at.fmr.k, 10);
+        // No genuine pair may fall between the threshold and the upper edge: the edge is the
+        // lowest genuine score above the threshold.
+        assert_eq!(hi.at.threshold, 0.9999);
+        assert_eq!(hi.at.fmr.k, 1);
         assert!(lo.resolved && hi.resolved);
-        let (_, hi) = review_band(
-            &all,
-            threshold_for_fmr(&all.impostor, 1e-4).expect("t"),
-            100.0,
-        )
-        .expect("band");
-        assert!(!hi.resolved);
-        assert_eq!(hi.at.fmr.k, 0);
+    }
+
+    #[test]
+    fn the_upper_edge_holds_the_allowed_share_of_genuine_pairs() {
+        let all = AllPairs {
+            impostor: (0..1_000).rev().map(|i| f64::from(i) / 1_000.0).collect(),
+            // 10 genuine pairs, 8 above the threshold 0.5.
+            genuine: vec![0.99, 0.95, 0.9, 0.8, 0.7, 0.65, 0.6, 0.55, 0.3, 0.2],
+            images: 0,
+            identities: 0,
+            second_stage_pairs: 0,
+        };
+        let (_, hi) = review_band(&all, 0.5, 10.0, 0.2).expect("band");
+        // 20% of 10 = 2 genuine pairs (0.55, 0.6) in [0.5, edge): the edge is 0.65.
+        assert_eq!(hi.at.threshold, 0.65);
+        let inside = all
+            .genuine
+            .iter()
+            .filter(|&&g| (0.5..0.65).contains(&g))
+            .count();
+        assert_eq!(inside, 2);
+        // Every genuine pair allowed: the edge is the top.
+        let (_, hi) = review_band(&all, 0.5, 10.0, 1.0).expect("band");
+        assert_eq!(hi.at.threshold, 1.0);
     }
 }

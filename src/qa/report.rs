@@ -253,12 +253,15 @@ impl Evaluation {
         self.excluded.iter().filter(|e| e.is_some()).count()
     }
 
-    /// Embedder id (the model that makes the scores).
+    /// The recognisers that make the scores (`+`-joined ids; "embedder" is the pre-manifest role).
     pub fn model(&self) -> Option<String> {
-        self.models
+        let ids: Vec<&str> = self
+            .models
             .iter()
-            .find(|m| m.role == "embedder")
-            .map(|m| m.id.clone())
+            .filter(|m| m.role == "recogniser" || m.role == "embedder")
+            .map(|m| m.id.as_str())
+            .collect();
+        (!ids.is_empty()).then(|| ids.join("+"))
     }
 }
 

@@ -139,6 +139,7 @@ fn assert_headline(h: &Harness<'static, StationApp>, verdict: Verdict) {
 #[test]
 fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     let script = Script {
+        default_score: 0.9999,
         liveness_score: 0.20,
         ..Script::default()
     };
@@ -149,7 +150,7 @@ fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     assert_headline(&s.h, Verdict::NotVerified);
     seen(&s.h, "SPOOF: liveness failed");
     // The score itself is still shown (it matched), under the verdict.
-    seen(&s.h, "same_person.png: 1.000");
+    seen(&s.h, "same_person.png: 0.9999");
     seen(&s.h, "SPOOF");
     let record = s.logged();
     assert_eq!(record["station"]["verdict"], "not_verified");
@@ -157,12 +158,12 @@ fn spoof_probe_against_a_matching_gallery_is_not_verified() {
     // The recent list names the verdict (not "?", not "match").
     step_until(&mut s.h, "recent records", T, |a| a.recent.len() == 1);
     s.h.step();
-    s.h.get_by_label_contains("NOT VERIFIED spoof 1.000");
+    s.h.get_by_label_contains("NOT VERIFIED spoof 0.9999");
 }
 
 #[test]
 fn a_score_in_the_review_band_is_review_and_recorded_so() {
-    // FAST threshold 0.993, band 0.904..0.9998.
+    // FAST threshold 0.993, band 0.9042..0.9970.
     let script = Script {
         default_score: 0.95,
         ..Script::default()
@@ -176,7 +177,7 @@ fn a_score_in_the_review_band_is_review_and_recorded_so() {
     assert_eq!(s.logged()["station"]["verdict"], "review");
     step_until(&mut s.h, "recent records", T, |a| a.recent.len() == 1);
     s.h.step();
-    s.h.get_by_label_contains("REVIEW borderline 0.950");
+    s.h.get_by_label_contains("REVIEW borderline 0.9500");
 }
 
 #[test]
@@ -485,11 +486,11 @@ fn gallery_of_eight(w: f32, h: f32) {
     let mut s = snapshot_station(&format!("{w}x{h}"), egui::vec2(w, h), script, &refs);
     s.capture();
     s.compare();
-    for row in s.h.query_all_by_label_contains("scanner_0003.png: 0.880") {
+    for row in s.h.query_all_by_label_contains("scanner_0003.png: 0.8800") {
         let rect = row.rect();
         assert!(rect.max.x <= w, "the score row leaves the screen: {rect:?}");
     }
-    seen(&s.h, "gallery_7.png: 0.200");
+    seen(&s.h, "gallery_7.png: 0.2000");
     snapshot(&mut s.h, &format!("station_gallery8_{w}x{h}"));
 }
 

@@ -132,7 +132,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         a.probe.as_ref().is_some_and(|p| p.analysis.is_some())
     });
     h.state_mut()
-        .add_gallery_files(&[common::data(&format!("{APFOL}0135.png"))]);
+        .add_gallery_files(&[common::data(&format!("{APFOL}0146.png"))]);
     step_until(&mut h, "gallery analysis", Duration::from_secs(20), |a| {
         a.gallery.iter().all(|g| g.analysis.is_some())
     });
@@ -188,7 +188,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     assert_ne!(verdict, Verdict::NotVerified, "score {score}");
     seen(&h, verdict.label());
     assert!(h.query_by_label("MATCH").is_none());
-    h.get_by_label_contains(&format!("score {score:.3}"));
+    h.get_by_label_contains(&format!("score {score:.4}"));
     seen(&h, "engine: remote:");
     h.get_by_label("signature valid");
     // The switch to Remote is a configuration record; the decision is the one other line.
@@ -239,8 +239,8 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         (local - score).abs() < 1e-6,
         "cross-check {local} decision {score}"
     );
-    h.get_by_label(&format!("local {local:.3}"));
-    h.get_by_label(&format!("remote {remote:.3}"));
+    h.get_by_label(&format!("local {local:.4}"));
+    h.get_by_label(&format!("remote {remote:.4}"));
     h.get_by_label(&format!("local {}", verdict.label()));
     h.get_by_label(&format!("remote {}", verdict.label()));
     h.get_by_label("The engines agree.");

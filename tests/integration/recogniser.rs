@@ -222,3 +222,18 @@ fn a_cached_eval_rerun_reads_every_descriptor_from_the_cache() {
     let c = c.json();
     assert_ne!(c["cache"]["misses"], 0, "{c}");
 }
+
+#[test]
+fn a_local_compare_measures_the_capture_quality_of_every_image() {
+    let o = compare(WEBCAM, OBAMA, SearchMode::Fast);
+    let q = o.quality.expect("the local engine measures quality");
+    // The probe's report is about the face the engine chose.
+    let probe_face = o.probe_face.expect("probe face");
+    assert_eq!(q.probe.face, Some(probe_face.bbox));
+    assert_eq!(q.probe.faces_counted, 1);
+    assert!(!q.probe.measures.is_empty());
+    assert_eq!(q.gallery.len(), 1);
+    let g = q.gallery[0].as_ref().expect("gallery report");
+    assert_eq!(g.face, o.gallery[0].face.map(|f| f.bbox));
+    assert!(g.pose.is_some(), "the head-pose model ran");
+}

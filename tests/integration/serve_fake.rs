@@ -104,6 +104,7 @@ impl Verifier for Fake {
             timings: Timings::default(),
             models: Vec::new(),
             remote: None,
+            quality: None,
         })
     }
 
