@@ -14,6 +14,8 @@ use super::worker::{CompareJob, ImageSlot, Input, Job, Purpose, RemoteService};
 use super::{StationApp, PROBE_SIDE, THUMB_SIDE};
 use crate::api::SearchMode;
 use crate::engine::score::default_threshold;
+use crate::record::build::DecisionContext;
+use crate::record::ExportFormat;
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 
 /// Actions chosen while drawing (or by a key), run at the end of the frame.
@@ -41,6 +43,8 @@ pub enum Command {
     SetResolution(u32, u32),
     /// Clears the probe and the result (Esc); the gallery stays.
     Reset,
+    /// Asks where to write the history's shown rows, then writes them.
+    ExportHistory(ExportFormat),
 }
 
 impl Command {
@@ -76,6 +80,8 @@ impl Command {
             Command::SelectCamera(_) => "Camera",
             Command::SetResolution(..) => "Resolution",
             Command::Reset => "Start over",
+            Command::ExportHistory(ExportFormat::Csv) => "Export CSV…",
+            Command::ExportHistory(ExportFormat::Jsonl) => "Export JSON Lines…",
         }
     }
 
@@ -106,6 +112,7 @@ impl Command {
             Command::SelectCamera(_) => "Switch camera",
             Command::SetResolution(..) => "Camera resolution",
             Command::Reset => "Clear the probe and the result (the gallery stays)",
+            Command::ExportHistory(_) => "Write the rows shown (filtered) to a file",
         }
     }
 
@@ -190,8 +197,9 @@ impl StationApp {
     /// Keys and dropped files become commands (before the panels draw, so a key is consumed
     /// before a focused widget sees it).
     pub(super) fn handle_keys(&mut self, ctx: &egui::Context) {
-        // A file dialog owns the keyboard (Esc closes it, Enter confirms it).
-        if self.tasks.dialog_open() {
+        // A file dialog owns the keyboard (Esc closes it, Enter confirms it); the station's keys
+        // and dropped images are for the station screen only.
+        if self.tasks.dialog_open() || self.screen != super::Screen::Station {
             return;
         }
         // egui drops a text field's focus on Esc at the start of the pass, so a field focused
@@ -250,11 +258,13 @@ impl StationApp {
             Command::SetMode(mode) => {
                 if self.settings.mode != mode {
                     self.settings.mode = mode;
-                    // The threshold's meaning depends on the mode: take that mode's default.
-                    self.settings.compare_threshold = default_threshold(mode);
+                    // The threshold's meaning depends on the mode: take that mode's own (the
+                    // one applied from the QA workbench, else the engine's default).
+                    self.settings.compare_threshold = self.settings.start_threshold(mode);
                 }
             }
             Command::ResetThresholds => {
+                self.settings.clear_applied(self.settings.mode);
                 self.settings.compare_threshold = default_threshold(self.settings.mode);
                 self.settings.liveness_threshold = DEFAULT_LIVENESS_MIN_SCORE;
             }
@@ -277,6 +287,10 @@ impl StationApp {
             Command::SetResolution(w, h) => {
                 self.settings.camera_resolution = (w, h);
                 self.start_camera();
+            }
+            Command::ExportHistory(format) => {
+                let dir = self.settings.last_save_dir.clone();
+                self.open_dialog(ctx, DialogKind::ExportHistory(format), dir);
             }
             Command::Reset => {
                 self.probe = None;
@@ -401,6 +415,15 @@ impl StationApp {
                 .then_some(self.settings.liveness_threshold),
             clicked: self.clock.now(),
             purpose,
+            context: DecisionContext {
+                operator: self.operator.name().map(str::to_string),
+                gallery_names: self.usable_gallery().map(|g| g.name.clone()).collect(),
+                ..DecisionContext::default()
+            },
+            // The workbench's basis describes the local engine's scores only.
+            threshold_basis: (self.settings.engine == EngineChoice::Local)
+                .then(|| self.settings.current_basis().map(str::to_string))
+                .flatten(),
         })
     }
 

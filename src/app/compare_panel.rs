@@ -54,7 +54,10 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
         egui::Slider::new(&mut v.settings.compare_threshold, 0.0..=1.0)
             .text("compare threshold")
             // Calibrated scores crowd near 1 (FAST's default is 0.993): two decimals would hide it.
-            .fixed_decimals(4),
+            .fixed_decimals(4)
+            // `Always` rounds the stored value to the shown decimals on every frame (with two,
+            // FAST's 0.993 became 0.99: an operator's threshold); a QA threshold has more.
+            .clamping(egui::SliderClamping::Edits),
     );
     ui.horizontal(|ui| {
         ui.checkbox(&mut v.settings.check_liveness, "check liveness");
@@ -62,6 +65,7 @@ pub fn show(ui: &mut egui::Ui, v: &mut CompareView<'_>, out: &mut Vec<Command>) 
             v.settings.check_liveness,
             egui::Slider::new(&mut v.settings.liveness_threshold, 0.0..=1.0)
                 .text("liveness threshold")
+                .clamping(egui::SliderClamping::Edits)
                 .fixed_decimals(2),
         );
     });

@@ -32,13 +32,21 @@ impl StationApp {
                 }
                 Event::Analysed { target, result } => self.on_analysed(ctx, target, result),
                 Event::Compared { purpose, result } => self.on_compared(purpose, result),
-                Event::Recent(r) => match r {
-                    Ok(v) => {
-                        self.recent = v;
-                        self.recent_error = None;
+                Event::Recent(r) => {
+                    match r {
+                        Ok(v) => {
+                            self.recent = v;
+                            self.recent_error = None;
+                        }
+                        Err(e) => self.recent_error = Some(e.to_string()),
                     }
-                    Err(e) => self.recent_error = Some(e.to_string()),
-                },
+                    // A record was appended (or the list re-read): the history reads the new lines.
+                    if let Some(h) = &mut self.history {
+                        h.refresh();
+                    }
+                }
+                Event::ConfigRecorded(Ok(_)) => {}
+                Event::ConfigRecorded(Err(why)) => self.notify_error(why),
             }
         }
         if let Some(rx) = &self.cameras_rx {

@@ -8,13 +8,23 @@
 //! preview detection), `tasks` (file dialogs and saves). Panels get the state they show and a
 //! `Vec<Command>` to push into, so each can be drawn alone (tests). Persisted [`Settings`] are
 //! kept apart from runtime state, as in egui's demo app.
+//!
+//! Three screens share the window ([`Screen`]: Station | History | QA) under a top bar that also
+//! holds the operator on shift (`operator`). `config_changes` turns a committed change of a
+//! deciding setting into a signed configuration record; `history` + `history_view` are the audit
+//! log's table (own thread); the QA workbench (`qa::screen`) applies its threshold through
+//! [`StationApp::apply_threshold_basis`].
 
 pub mod clock;
 mod commands;
 mod compare_panel;
+pub mod config_changes;
 mod events;
 mod gallery_panel;
+pub mod history;
+pub mod history_view;
 pub mod image;
+pub mod operator;
 mod preview;
 mod probe_panel;
 mod record_panel;
@@ -30,7 +40,7 @@ pub mod worker;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
-use eframe::egui::{self, TextureHandle};
+use eframe::egui::{self, RichText, TextureHandle};
 use serde_json::Value;
 
 use crate::camera::{CameraError, CameraInfo, CameraState, CameraThread};
@@ -110,8 +120,43 @@ pub struct Notice {
     pub error: bool,
 }
 
+/// The station's screens (the switch on the top bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Screen {
+    /// Capture, compare, decide.
+    #[default]
+    Station,
+    /// Every record of the audit log.
+    History,
+    /// The threshold-QA workbench.
+    Qa,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 3] = [Screen::Station, Screen::History, Screen::Qa];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Screen::Station => "Station",
+            Screen::History => "History",
+            Screen::Qa => "QA",
+        }
+    }
+}
+
 pub struct StationApp {
     pub settings: Settings,
+    /// The screen shown.
+    pub screen: Screen,
+    /// Who is on shift (this session only).
+    pub operator: operator::Operator,
+    /// The deciding settings as last recorded (changes against it become config records).
+    recorded: config_changes::DecisionSettings,
+    /// The history screen's index and thread (started the first time it is shown).
+    pub history: Option<history::History>,
+    pub history_form: history_view::HistoryForm,
+    /// The threshold-QA workbench; its "Apply this threshold" sets the station's threshold.
+    pub qa: crate::qa::screen::QaScreen,
     pub options: StationOptions,
     pub engine: EngineState,
     /// The station key and audit log (opened at start-up, whether or not the models load).
@@ -178,7 +223,13 @@ impl StationApp {
         let worker = WorkerHandle::spawn(options.worker.clone(), move || waker.request_repaint());
         let backend = options.file_dialog.unwrap_or_else(DialogBackend::detect);
         let mut app = Self {
+            recorded: config_changes::DecisionSettings::of(&settings),
             settings,
+            screen: Screen::Station,
+            operator: operator::Operator::new(),
+            history: None,
+            history_form: history_view::HistoryForm::default(),
+            qa: crate::qa::screen::QaScreen::new(options.worker.paths.clone()),
             engine: EngineState::Loading,
             recorder: None,
             worker,
@@ -360,20 +411,97 @@ impl StationApp {
     }
 
     fn draw(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
         let mut out = Vec::new();
+        egui::Panel::top("screens").show(ui, |ui| self.top_bar(ui));
         if let EngineState::Failed(problem) = &self.engine {
             // The station stays usable (Remote, records); the problem and its fix stay in view.
             egui::Panel::top("setup-problem").show(ui, |ui| setup_screen::banner(ui, problem));
         }
         status_bar::show(ui, &self.status_view(), &mut out);
+        match self.screen {
+            Screen::Station => self.draw_station(ui, &mut out),
+            Screen::History => self.draw_history(ui, &mut out),
+            Screen::Qa => {
+                egui::CentralPanel::default().show(ui, |ui| self.qa.ui(ui));
+                if let Some(basis) = self.qa.take_applied() {
+                    self.apply_threshold_basis(&basis);
+                }
+            }
+        }
+        self.commands.extend(out);
+    }
+
+    /// The screen switch and the operator on shift.
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for screen in Screen::ALL {
+                if ui
+                    .selectable_label(
+                        self.screen == screen,
+                        RichText::new(screen.label()).size(16.0),
+                    )
+                    .clicked()
+                {
+                    self.screen = screen;
+                }
+            }
+            ui.separator();
+            self.operator.show(ui);
+        });
+    }
+
+    fn draw_history(&mut self, ui: &mut egui::Ui, out: &mut Vec<Command>) {
+        self.start_history();
+        let busy = self
+            .history
+            .as_ref()
+            .is_some_and(|h| h.exports.is_running(history::EXPORT_TASK))
+            || self.tasks.busy(tasks::DialogKind::ExportHistory(
+                crate::record::ExportFormat::Csv,
+            ))
+            || self.tasks.busy(tasks::DialogKind::ExportHistory(
+                crate::record::ExportFormat::Jsonl,
+            ));
+        egui::CentralPanel::default().show(ui, |ui| match &mut self.history {
+            Some(h) => history_view::show(ui, h, &mut self.history_form, busy, out),
+            None => {
+                let why = self
+                    .recorder
+                    .as_ref()
+                    .and_then(|r| r.problem.clone())
+                    .unwrap_or_else(|| "the audit log is being opened".into());
+                ui.colored_label(theme::fail(ui.visuals()), format!("No history: {why}"));
+            }
+        });
+    }
+
+    /// Starts the history thread on the station's log (once; the log is known when the
+    /// recorder has opened).
+    pub fn start_history(&mut self) {
+        if self.history.is_some() {
+            return;
+        }
+        let Some(log) = self.recorder.as_ref().and_then(|r| r.log_path.clone()) else {
+            return;
+        };
+        let key = crate::record::resolve_paths(&self.options.worker.paths)
+            .ok()
+            .map(|(key, _)| key);
+        let waker = self.ctx.clone();
+        self.history = Some(history::History::start(&log, key, move || {
+            waker.request_repaint()
+        }));
+    }
+
+    fn draw_station(&mut self, ui: &mut egui::Ui, out: &mut Vec<Command>) {
+        let ctx = ui.ctx().clone();
         let window_w = ctx.content_rect().width();
         let (left, right) = Self::panel_widths(window_w);
         let centre_w = (window_w - left - right - 24.0).max(200.0);
         egui::Panel::left("probe")
             .resizable(false)
             .exact_size(left)
-            .show(ui, |ui| probe_panel::show(ui, &self.probe_view(), &mut out));
+            .show(ui, |ui| probe_panel::show(ui, &self.probe_view(), out));
         egui::Panel::right("record")
             .resizable(false)
             .exact_size(right)
@@ -387,7 +515,7 @@ impl StationApp {
                         recent_error: self.recent_error.as_deref(),
                         save_busy: self.tasks.busy(tasks::DialogKind::SaveRecord),
                     },
-                    &mut out,
+                    out,
                 )
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -401,7 +529,7 @@ impl StationApp {
                         &self.gallery,
                         self.tasks.busy(tasks::DialogKind::Gallery),
                         centre_w,
-                        &mut out,
+                        out,
                     );
                     ui.separator();
                     let blockers = compare_panel::Blockers {
@@ -420,14 +548,13 @@ impl StationApp {
                             cross: self.cross.as_ref(),
                             width: centre_w,
                         },
-                        &mut out,
+                        out,
                     );
                 });
         });
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
             gallery_panel::drop_overlay(&ctx);
         }
-        self.commands.extend(out);
     }
 }
 
@@ -437,6 +564,7 @@ impl eframe::App for StationApp {
         self.fit_window(ctx);
         self.drain_events(ctx);
         self.poll_tasks(ctx);
+        self.poll_history();
         self.update_preview(ctx);
         self.handle_keys(ctx);
         self.print_stats();
@@ -450,6 +578,7 @@ impl eframe::App for StationApp {
         self.draw(ui);
         self.show_dialog(&ctx);
         self.run_commands(&ctx);
+        self.record_config_changes(&ctx);
         self.typing = ctx.egui_wants_keyboard_input();
         if self.compare_running()
             || self.cross_check_running()

@@ -33,10 +33,16 @@ pub fn show(ui: &mut egui::Ui, v: &RecordView<'_>, out: &mut Vec<Command>) {
             }
         }
         Some(r) => {
-            // File names are known only for the decision just made (the record keeps digests).
+            // File names: the decision just made's, else the record's own `galleryNames`
+            // (records before it keep only digests).
+            let logged: Vec<String> = r
+                .record
+                .pointer("/station/galleryNames")
+                .and_then(|n| serde_json::from_value(n.clone()).ok())
+                .unwrap_or_default();
             let names: &[String] = match (r.from_log, v.last) {
                 (false, Some(LastResult::Done { gallery_names, .. })) => gallery_names,
-                _ => &[],
+                _ => &logged,
             };
             summary(ui, r, names);
             ui.horizontal(|ui| {
@@ -164,7 +170,7 @@ pub fn recent_line(r: &Value) -> RecentLine {
 }
 
 /// The record in words, above its JSON.
-fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
+pub(super) fn summary(ui: &mut egui::Ui, r: &ShownRecord, names: &[String]) {
     let rec = &r.record;
     let visuals = ui.visuals().clone();
     let is_liveness = str_at(rec, "/data/type") == Some("liveness");

@@ -40,6 +40,47 @@ pub struct Settings {
     /// Base URL of the remote Verifik-compatible API. (Its token is never stored: see
     /// `StationApp::remote_token`.)
     pub remote_url: String,
+    /// Thresholds applied from the QA workbench, at most one per mode, with their basis.
+    pub applied_thresholds: Vec<AppliedThreshold>,
+}
+
+/// A threshold chosen in the QA workbench for one mode, and what it rests on
+/// (`ThresholdBasis::summary`: dataset and digest, FMR and its interval, impostor count, date).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedThreshold {
+    pub mode: SearchMode,
+    pub threshold: f64,
+    pub basis: String,
+}
+
+impl Settings {
+    pub fn applied(&self, mode: SearchMode) -> Option<&AppliedThreshold> {
+        self.applied_thresholds.iter().find(|a| a.mode == mode)
+    }
+
+    /// Replaces the applied threshold of `a.mode`.
+    pub fn set_applied(&mut self, a: AppliedThreshold) {
+        self.applied_thresholds.retain(|x| x.mode != a.mode);
+        self.applied_thresholds.push(a);
+    }
+
+    pub fn clear_applied(&mut self, mode: SearchMode) {
+        self.applied_thresholds.retain(|x| x.mode != mode);
+    }
+
+    /// The threshold `mode` starts at when chosen: the applied one, else the engine's default.
+    pub fn start_threshold(&self, mode: SearchMode) -> f64 {
+        self.applied(mode)
+            .map_or_else(|| default_threshold(mode), |a| a.threshold)
+    }
+
+    /// The applied basis, while the current mode's threshold is still the applied one (a moved
+    /// slider is the operator's threshold, not the workbench's).
+    pub fn current_basis(&self) -> Option<&str> {
+        self.applied(self.mode)
+            .filter(|a| a.threshold == self.compare_threshold)
+            .map(|a| a.basis.as_str())
+    }
 }
 
 /// The engine a comparison runs on.
@@ -64,6 +105,7 @@ impl Default for Settings {
             camera_resolution: (640, 480),
             engine: EngineChoice::Local,
             remote_url: crate::engine::remote::DEFAULT_BASE_URL.into(),
+            applied_thresholds: Vec::new(),
         }
     }
 }

@@ -16,6 +16,7 @@ use eframe::egui;
 
 use super::commands::Command;
 use super::StationApp;
+use crate::record::ExportFormat;
 
 /// Why a task did not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +98,7 @@ impl<T: Send + 'static> BackgroundTasks<T> {
 pub const OPEN_PROBE: &str = "choosing a probe file";
 pub const OPEN_GALLERY: &str = "choosing gallery images";
 pub const SAVE_RECORD: &str = "saving the record";
+pub const EXPORT_DIALOG: &str = "choosing where to export";
 
 /// What a file dialog is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,7 @@ pub enum DialogKind {
     Probe,
     Gallery,
     SaveRecord,
+    ExportHistory(ExportFormat),
 }
 
 impl DialogKind {
@@ -112,7 +115,16 @@ impl DialogKind {
             DialogKind::Probe => OPEN_PROBE,
             DialogKind::Gallery => OPEN_GALLERY,
             DialogKind::SaveRecord => SAVE_RECORD,
+            DialogKind::ExportHistory(_) => EXPORT_DIALOG,
         }
+    }
+}
+
+/// The file name an export dialog proposes.
+fn export_file_name(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Csv => "facestation-history.csv",
+        ExportFormat::Jsonl => "facestation-history.jsonl",
     }
 }
 
@@ -224,6 +236,9 @@ fn egui_dialog(kind: DialogKind, dir: Option<PathBuf>, file_name: &str) -> egui_
         DialogKind::SaveRecord => egui_file::FileDialog::save_file()
             .title("Save the signed record")
             .default_filename(file_name),
+        DialogKind::ExportHistory(format) => egui_file::FileDialog::save_file()
+            .title("Export the history")
+            .default_filename(export_file_name(format)),
     };
     let d = d
         .id(egui::Id::unique(("facestation-file-dialog", kind.task())))
@@ -292,6 +307,12 @@ impl StationApp {
                     .iter()
                     .map(|f| f.path().to_path_buf())
                     .collect(),
+                    DialogKind::ExportHistory(format) => {
+                        pollster::block_on(d.set_file_name(export_file_name(format)).save_file())
+                            .into_iter()
+                            .map(|f| f.path().to_path_buf())
+                            .collect()
+                    }
                     DialogKind::SaveRecord => {
                         let chosen = pollster::block_on(d.set_file_name(file_name).save_file());
                         match (chosen, text) {
@@ -391,6 +412,14 @@ impl StationApp {
                     self.push(Command::AddGalleryFiles(chosen));
                 }
             }
+            DialogKind::ExportHistory(format) => {
+                if let Some(path) = chosen.into_iter().next() {
+                    if let Some(dir) = path.parent() {
+                        self.settings.last_save_dir = Some(dir.to_path_buf());
+                    }
+                    self.export_history(ctx, path, format);
+                }
+            }
             DialogKind::SaveRecord => {
                 let text = self.tasks.pending_save.take();
                 match (chosen.into_iter().next(), text) {
@@ -426,7 +455,9 @@ impl StationApp {
                         let dir = match kind {
                             DialogKind::Probe => self.settings.last_probe_dir.clone(),
                             DialogKind::Gallery => self.settings.last_gallery_dir.clone(),
-                            DialogKind::SaveRecord => self.settings.last_save_dir.clone(),
+                            DialogKind::SaveRecord | DialogKind::ExportHistory(_) => {
+                                self.settings.last_save_dir.clone()
+                            }
                         };
                         if kind == DialogKind::SaveRecord {
                             self.tasks.pending_save =

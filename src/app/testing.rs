@@ -43,12 +43,15 @@ pub struct Script {
     pub liveness_context: f32,
 }
 
+/// A score above FAST's and ACCURATE's review bands (FAST 0.9042..0.9970 around 0.993,
+/// ACCURATE 0.9059..0.9969 around 0.9922): a clear match, VERIFIED.
+pub const CLEAR_MATCH: f64 = 0.9999;
+
 impl Default for Script {
     fn default() -> Self {
         Self {
             scores: Vec::new(),
-            // Above FAST's review band (0.9042..0.9970 around 0.993): a clear match.
-            default_score: 0.9999,
+            default_score: CLEAR_MATCH,
             liveness_score: 0.93,
             liveness_context: 2.5,
         }

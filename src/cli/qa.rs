@@ -81,6 +81,13 @@ pub struct QaRunArgs {
     /// ONNX Runtime intra-op threads for the embedder.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Descriptor cache folder (default: the user's cache dir, facestation/eval-descriptors,
+    /// shared with `eval`): a re-run of the same images reads their descriptors.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// Compute every descriptor, read and write no cache (for timings).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Print the signed report on standard output.
     #[arg(long)]
     pub json: bool,
@@ -192,11 +199,17 @@ fn evaluate(paths: &StationPaths, a: QaRunArgs) -> Result<ExitCode, CliError> {
         let pipeline = &mut verifier.pipeline;
         let models = pipeline.models().to_vec();
         let cancel = AtomicBool::new(false);
+        let cache_dir = if a.no_cache {
+            None
+        } else {
+            a.cache.clone().or_else(crate::eval::cache::default_dir)
+        };
         let run = score_pairs(
             pipeline,
             &dataset.pairs,
             &dataset.root,
             a.search_mode,
+            cache_dir.as_deref(),
             &cancel,
             stderr_progress("qa", Duration::from_secs(5)),
         )

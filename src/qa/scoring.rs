@@ -1,11 +1,14 @@
-//! Scoring a dataset with the production engine (`eval::runner::run_pairs`: each distinct image
+//! Scoring a dataset with the production engine (`eval::runner::run_plan`: each distinct image
 //! decoded, detected, aligned and embedded once, pairs scored from the descriptors), reporting
-//! progress with rate and ETA, and stoppable from another thread.
+//! progress with rate and ETA, and stoppable from another thread. Descriptors go through the
+//! descriptor cache (`eval::cache`, keyed by image sha256, model sha256 and views), so a re-run
+//! of the same images, or the other mode on them, reads instead of computing.
 //!
-//! `run_pairs` has no way to stop early; it calls its progress callback before each image. To
+//! `run_plan` has no way to stop early; it calls its progress callback before each image. To
 //! cancel, the callback here unwinds with [`std::panic::resume_unwind`] (which runs no panic hook
 //! and prints nothing) and [`score_pairs`] catches exactly that payload. The pipeline is between
-//! two images at that point, so it stays usable. A `should_stop` in `run_pairs` would replace this.
+//! two images at that point, so it stays usable; the cache's writer flushes on the unwind, so the
+//! descriptors computed before the cancel are kept. A `should_stop` in `run_plan` would replace this.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::input::QaPair;
 use crate::api::SearchMode;
 use crate::engine::Pipeline;
-use crate::eval::runner::run_pairs;
+use crate::eval::runner::{run_plan, score_pairs as score_plan, PairRun};
 use crate::eval::PairRow;
 
 /// Where a scoring run is.
@@ -104,14 +107,15 @@ impl ScoredRun {
     }
 }
 
-/// Scores `pairs` (image paths relative to `root`) with `pipeline` in `mode`. `progress` is
-/// called before each image and once at the end; setting `cancel` stops the run before the next
-/// image.
+/// Scores `pairs` (image paths relative to `root`) with `pipeline` in `mode`, reading and filling
+/// the descriptor cache in `cache_dir` (`None`: compute everything). `progress` is called before
+/// each image and once at the end; setting `cancel` stops the run before the next image.
 pub fn score_pairs(
     pipeline: &mut Pipeline,
     pairs: &[QaPair],
     root: &Path,
     mode: SearchMode,
+    cache_dir: Option<&Path>,
     cancel: &AtomicBool,
     mut progress: impl FnMut(&Progress),
 ) -> Result<ScoredRun, Cancelled> {
@@ -143,18 +147,39 @@ pub fn score_pairs(
             eta: (rate > 0.0).then(|| Duration::from_secs_f64((total - done) as f64 / rate)),
         }
     };
-    let run = catch_unwind(AssertUnwindSafe(|| {
-        run_pairs(pipeline, rows, root, mode, |done, total| {
-            if cancel.load(Ordering::Relaxed) {
-                resume_unwind(Box::new(Stop));
+    let plan = pipeline.plan(mode).clone();
+    let mut attempt = |pipeline: &mut Pipeline, cache: Option<&Path>| {
+        catch_unwind(AssertUnwindSafe(|| {
+            run_plan(pipeline, &rows, root, &plan, cache, |done, total| {
+                if cancel.load(Ordering::Relaxed) {
+                    resume_unwind(Box::new(Stop));
+                }
+                progress(&at(done, total));
+            })
+        }))
+    };
+    let images = match attempt(pipeline, cache_dir) {
+        Ok(Ok(run)) => run,
+        // The cache is only a shortcut: a folder that cannot be read or written (read-only home,
+        // full disk) means computing everything, not failing the run.
+        Ok(Err(e)) if cache_dir.is_some() => {
+            tracing::warn!("descriptor cache not used: {e}");
+            match attempt(pipeline, None) {
+                Ok(Ok(run)) => run,
+                Ok(Err(e)) => unreachable!("no cache, no run error: {e}"),
+                Err(payload) if payload.is::<Stop>() => return Err(Cancelled),
+                Err(payload) => resume_unwind(payload),
             }
-            progress(&at(done, total));
-        })
-    }));
-    let run = match run {
-        Ok(run) => run,
+        }
+        Ok(Err(e)) => unreachable!("no cache, no run error: {e}"),
         Err(payload) if payload.is::<Stop>() => return Err(Cancelled),
         Err(payload) => resume_unwind(payload),
+    };
+    // A mode's recognisers are always loaded, so its plan's stages are all in the run.
+    let scored = score_plan(&images, &rows, &plan).unwrap_or_default();
+    let run = PairRun {
+        images: images.images,
+        pairs: scored,
     };
     let images = run.images.len();
     progress(&at(images, images));

@@ -242,6 +242,49 @@ pub fn export_log(
     format: ExportFormat,
     out: impl Write,
 ) -> Result<ExportStats, RecordError> {
+    export_where(log, format, out, |_, row, stats| {
+        if filter.since.is_some() || filter.until.is_some() {
+            let Some(day) = row
+                .time
+                .and_then(parse_iso)
+                .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+            else {
+                stats.no_time += 1;
+                return false;
+            };
+            if filter.since.is_some_and(|s| day < s) || filter.until.is_some_and(|u| day > u) {
+                return false;
+            }
+        }
+        filter
+            .verdict
+            .as_ref()
+            .is_none_or(|v| row.verdict == Some(v.as_str()))
+    })
+}
+
+/// Writes the records whose lines start at `offsets` (byte offsets into `log`, ascending, as
+/// `history::HistoryRow::offset` keeps them): the rows a history screen's filter kept, in the
+/// same columns as [`export_log`].
+pub fn export_log_at(
+    log: &Path,
+    offsets: &[u64],
+    format: ExportFormat,
+    out: impl Write,
+) -> Result<ExportStats, RecordError> {
+    export_where(log, format, out, |offset, _, _| {
+        offsets.binary_search(&offset).is_ok()
+    })
+}
+
+/// The export loop: every complete line of `log`, parsed, kept when `keep(line offset, row,
+/// stats)` says so.
+fn export_where(
+    log: &Path,
+    format: ExportFormat,
+    out: impl Write,
+    mut keep: impl FnMut(u64, &Row<'_>, &mut ExportStats) -> bool,
+) -> Result<ExportStats, RecordError> {
     let file = open_read(log)?;
     let _lock = shared_read_lock(log);
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -255,38 +298,27 @@ pub fn export_log(
     }
     let mut stats = ExportStats::default();
     let mut line = Vec::new();
+    let mut offset = 0u64;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(io_err(log))? == 0 {
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err(log))?;
+        if n == 0 {
             break;
         }
         let Some(bytes) = line.strip_suffix(b"\n") else {
             break; // torn last line: being written
         };
+        let at = offset;
+        offset += n as u64;
         stats.read += 1;
-        let n = stats.read;
+        let k = stats.read;
         let record: Value = serde_json::from_slice(bytes).map_err(|e| RecordError::BadLine {
-            line: n,
+            line: k,
             reason: format!("not JSON ({e}); run `facestation record verify`"),
         })?;
         let row = row(&record);
-        if filter.since.is_some() || filter.until.is_some() {
-            let Some(day) = row
-                .time
-                .and_then(parse_iso)
-                .map(|t| t.to_offset(time::UtcOffset::UTC).date())
-            else {
-                stats.no_time += 1;
-                continue;
-            };
-            if filter.since.is_some_and(|s| day < s) || filter.until.is_some_and(|u| day > u) {
-                continue;
-            }
-        }
-        if let Some(v) = &filter.verdict {
-            if row.verdict != Some(v.as_str()) {
-                continue;
-            }
+        if !keep(at, &row, &mut stats) {
+            continue;
         }
         match format {
             ExportFormat::Csv => write_csv_row(&mut out, &row).map_err(out_err)?,
@@ -453,6 +485,34 @@ mod tests {
         assert_eq!(first["gallery_count"], 2);
         assert_eq!(first["operator"], "=HYPERLINK(\"x\")");
         assert!(ExportFilter::date("2024-5-1").is_err());
+    }
+
+    #[test]
+    fn export_at_offsets_writes_exactly_those_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let key = StationKey::generate().expect("rng");
+        let path = sample_log(dir.path(), &key);
+        let text = std::fs::read_to_string(&path).expect("log");
+        let mut offsets = Vec::new();
+        let mut at = 0u64;
+        for line in text.split_inclusive('\n') {
+            offsets.push(at);
+            at += line.len() as u64;
+        }
+        let keep = [offsets[1], offsets[3]];
+        let mut out = Vec::new();
+        let stats = export_log_at(&path, &keep, ExportFormat::Jsonl, &mut out).expect("export");
+        let seqs: Vec<u64> = String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).expect("json")["seq"]
+                    .as_u64()
+                    .expect("seq")
+            })
+            .collect();
+        assert_eq!(seqs, vec![2, 4]);
+        assert_eq!(stats.written, 2);
     }
 
     /// Streaming speed on a synthetic log: 10k records here; 100k with

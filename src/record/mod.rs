@@ -37,7 +37,7 @@ pub use recorder::{resolve_paths, Recorder};
 pub use sign::{sign_record, verify_record, verify_record_with_key};
 
 pub use checkpoint::{default_checkpoint_path, write_checkpoint, Checkpoint, InclusionProof};
-pub use export::{export_log, ExportFilter, ExportFormat, ExportStats};
+pub use export::{export_log, export_log_at, ExportFilter, ExportFormat, ExportStats};
 pub use log::{AppendReport, Recovery, RecoveryKind};
 pub use purge::{purge_log, PurgeOutcome};
 pub use rotation::{rotate_key, RotationOutcome};

@@ -125,6 +125,8 @@ fn via_gui_worker(dir: &std::path::Path) -> Value {
                     liveness_min_score: Some(0.6),
                     clicked: Instant::now(),
                     purpose: Purpose::Decision,
+                    context: Default::default(),
+                    threshold_basis: None,
                 })));
                 assert!(sent, "the worker takes the job");
             }

@@ -161,7 +161,15 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
             };
             panic!("remote compare failed: {msg}");
         };
-        assert_eq!(done.outcome.decision, Decision::Match);
+        // At FAST's 0.993 this pair may fall short of a match (and be REVIEW, below).
+        assert_eq!(
+            done.outcome.decision == Decision::Match,
+            done.outcome.score >= done.outcome.threshold,
+            "score {} threshold {}",
+            done.outcome.score,
+            done.outcome.threshold
+        );
+        assert_ne!(done.outcome.decision, Decision::NoFace);
         assert!(done.signature_valid);
         let record = done.record.clone().expect("signed record");
         (done.outcome.score, record)
@@ -171,15 +179,29 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
         .as_str()
         .expect("station.engine");
     assert!(engine.starts_with("remote:"), "engine {engine}");
-    assert_eq!(record["station"]["verdict"], "verified");
-    seen(&h, "VERIFIED");
+    // The same person, a frame facing the camera like the probe: a clear match, above the band.
+    let verdict = record["station"]["verdict"]
+        .as_str()
+        .and_then(Verdict::parse)
+        .expect("a verdict");
+    assert_eq!(verdict, Verdict::Verified, "score {score}");
+    seen(&h, verdict.label());
     assert!(h.query_by_label("MATCH").is_none());
-    h.get_by_label_contains(&format!("score {score:.3}"));
+    h.get_by_label_contains(&format!("score {score:.4}"));
     seen(&h, "engine: remote:");
     h.get_by_label("signature valid");
-    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
-    assert_eq!(log.lines().count(), 1, "the remote decision is logged");
-    assert!(log.contains(record["id"].as_str().expect("id")));
+    // The switch to Remote is a configuration record; the decision is the one other line.
+    let decisions = |root: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(root.join("audit.jsonl"))
+            .expect("station log")
+            .lines()
+            .filter(|l| !l.contains("\"configuration\""))
+            .map(str::to_string)
+            .collect()
+    };
+    let log = decisions(&root);
+    assert_eq!(log.len(), 1, "the remote decision is logged");
+    assert!(log[0].contains(record["id"].as_str().expect("id")));
 
     // Cross-check: both engines, the same scores (the server runs the same models).
     h.get_by_role_and_label(Role::Button, "Cross-check").click();
@@ -221,8 +243,7 @@ fn remote_engine_decides_records_and_cross_checks_against_serve() {
     h.get_by_label("local VERIFIED");
     h.get_by_label("remote VERIFIED");
     h.get_by_label("The engines agree.");
-    let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
-    assert_eq!(log.lines().count(), 1, "a cross-check is not logged");
+    assert_eq!(decisions(&root).len(), 1, "a cross-check is not logged");
 
     // A wrong token: the token error, in the panel.
     set_field(&mut h, Role::PasswordInput, "API token", "not-the-token");
@@ -364,10 +385,19 @@ fn remote_mode_works_without_local_models() {
     assert!(h.query_by_label_contains("context").is_none());
     assert_eq!(record["station"]["verdict"], "verified");
     let log = std::fs::read_to_string(root.join("audit.jsonl")).expect("station log");
-    assert_eq!(
-        log.lines().count(),
-        1,
-        "the remote decision is logged without local models"
+    let kinds: Vec<String> = log
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["data"]["type"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    // The switch to Remote is a configuration record, then the decision.
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert_eq!(kinds[0], "configuration");
+    assert!(
+        kinds[1].starts_with("compare"),
+        "the remote decision is logged without local models: {kinds:?}"
     );
     server.shutdown().expect("clean shutdown");
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod decision_path;
 mod desk_cli;
+mod desk_gui;
 mod gui;
 mod gui_fake;
 mod gui_remote;

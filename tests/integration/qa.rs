@@ -603,6 +603,8 @@ fn qa_screen_scores_in_the_background_and_cancels() {
     screen.form.kind = SourceKind::PairsCsv;
     screen.form.input = common::data("pairs.csv").display().to_string();
     screen.form.source_prefix = "lfw_fold".into();
+    // An empty cache: the descriptors are computed (a full one would finish before Cancel).
+    screen.form.cache_dir = Some(tmp.path().join("descriptor-cache"));
     let mut h = screen_harness(screen);
     h.run_steps(2);
     h.get_by_label("Score").click();

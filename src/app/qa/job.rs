@@ -49,6 +49,8 @@ pub struct ScoreRequest {
     /// Also score in the other mode, for the comparison.
     pub compare: bool,
     pub threads: usize,
+    /// Descriptor cache folder; `None`: compute everything.
+    pub cache_dir: Option<PathBuf>,
 }
 
 pub type Scored = (Evaluation, Option<Evaluation>);
@@ -185,6 +187,8 @@ fn run(
     } else {
         vec![req.mode]
     };
+    // A re-run, or the other mode on the same images, reads the descriptors computed before.
+    let cache_dir = req.cache_dir.clone();
     let mut out = Vec::new();
     for mode in modes {
         stage(format!(
@@ -193,13 +197,21 @@ fn run(
             mode.as_str()
         ));
         let mut last = Instant::now() - Duration::from_secs(1);
-        let run = score_pairs(pipeline, &dataset.pairs, &dataset.root, mode, cancel, |p| {
-            if last.elapsed() >= Duration::from_millis(100) || p.done == p.total {
-                last = Instant::now();
-                let _ = tx.send(Msg::Progress(*p));
-                ctx.request_repaint();
-            }
-        })
+        let run = score_pairs(
+            pipeline,
+            &dataset.pairs,
+            &dataset.root,
+            mode,
+            cache_dir.as_deref(),
+            cancel,
+            |p| {
+                if last.elapsed() >= Duration::from_millis(100) || p.done == p.total {
+                    last = Instant::now();
+                    let _ = tx.send(Msg::Progress(*p));
+                    ctx.request_repaint();
+                }
+            },
+        )
         .map_err(|_| "cancelled".to_string())?;
         out.push(
             Evaluation::new(

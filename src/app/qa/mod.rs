@@ -73,6 +73,8 @@ pub struct Form {
     pub mode: SearchMode,
     pub compare: bool,
     pub threads: usize,
+    /// Descriptor cache folder (`None`: compute every descriptor); shared with `eval` and `qa`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Form {
@@ -89,6 +91,7 @@ impl Default for Form {
             mode: SearchMode::Fast,
             compare: false,
             threads: 1,
+            cache_dir: crate::eval::cache::default_dir(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl Form {
             mode: self.mode,
             compare: self.compare && self.kind != SourceKind::AuditLog,
             threads: self.threads,
+            cache_dir: self.cache_dir.clone(),
         })
     }
 }

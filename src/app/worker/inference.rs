@@ -112,13 +112,22 @@ fn serve(
                 },
             },
             Job::RefreshRecent => Event::Recent(recent(recorder)),
+            Job::RecordConfig { change, operator } => Event::ConfigRecorded(match recorder {
+                Some(r) => r
+                    .record_config(&change, operator.as_deref())
+                    .map_err(|e| format!("the {} change was not recorded: {e}", change.setting)),
+                None => Err(format!(
+                    "the {} change was not recorded: the station key or audit log could not be opened",
+                    change.setting
+                )),
+            }),
         };
         let decided = matches!(
             event,
             Event::Compared {
                 purpose: Purpose::Decision,
                 result: Ok(_)
-            }
+            } | Event::ConfigRecorded(Ok(_))
         );
         if !send(events, wake, event) {
             return;
@@ -202,7 +211,20 @@ pub(super) fn compare(
             "records are off: the station key or audit log could not be opened".into(),
         )
     })?;
-    let decided = decide(v, &request, recorder, DecideOptions::default()).map_err(|e| match e {
+    let options = DecideOptions {
+        context: job.context.clone(),
+        ..DecideOptions::default()
+    };
+    let decided = match job.threshold_basis.clone() {
+        Some(basis) => decide(
+            &mut StatedBasis { inner: v, basis },
+            &request,
+            recorder,
+            options,
+        ),
+        None => decide(v, &request, recorder, options),
+    }
+    .map_err(|e| match e {
         DecideError::Engine(e) => CompareError::Engine(e),
         DecideError::Record(e) => CompareError::NotRecorded(e.to_string()),
     })?;
@@ -214,4 +236,34 @@ pub(super) fn compare(
         signature_valid,
         click_to_result_ms: ms_since(clock, clicked),
     }))
+}
+
+/// A verifier whose outcomes state `basis` as what their threshold rests on: the station's
+/// threshold came from the QA workbench, and the engine only knows it was "from the request".
+struct StatedBasis<'a> {
+    inner: &'a mut dyn Verifier,
+    basis: String,
+}
+
+impl Verifier for StatedBasis<'_> {
+    fn compare(
+        &mut self,
+        request: &ValidRequest,
+    ) -> Result<crate::engine::CompareOutcome, EngineError> {
+        let mut outcome = self.inner.compare(request)?;
+        outcome.threshold_basis = self.basis.clone();
+        Ok(outcome)
+    }
+
+    fn liveness(
+        &mut self,
+        image: &[u8],
+        min_score: f64,
+    ) -> Result<crate::engine::LivenessOutcome, EngineError> {
+        self.inner.liveness(image, min_score)
+    }
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
 }

@@ -27,6 +27,7 @@ use crate::api::{BearerToken, SearchMode};
 use crate::engine::verdict::Judgement;
 use crate::engine::{CompareOutcome, EngineError, ModelRef};
 use crate::paths::StationPaths;
+use crate::record::build::{ConfigChange, DecisionContext};
 use crate::record::{Recorder, Stamper};
 use crate::vision::quality::QualityHint;
 use crate::vision::Face;
@@ -100,6 +101,12 @@ pub enum Job {
     Compare(Box<CompareJob>),
     /// Re-read the recent records of the audit log.
     RefreshRecent,
+    /// Append a signed configuration record (a threshold, mode or engine change). Queued with
+    /// the compares, so a change recorded before a local decision is logged before it.
+    RecordConfig {
+        change: ConfigChange,
+        operator: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -114,6 +121,11 @@ pub struct CompareJob {
     pub clicked: Instant,
     /// What the answer is for: a decision (signed and logged) or one side of a cross-check.
     pub purpose: Purpose,
+    /// Who is on shift and the gallery's file names, written into the record.
+    pub context: DecisionContext,
+    /// What the threshold rests on when the station set it from the QA workbench (`None`: the
+    /// engine states its own basis).
+    pub threshold_basis: Option<String>,
 }
 
 /// Why a comparison runs.
@@ -219,6 +231,8 @@ pub enum Event {
         result: Result<Box<CompareDone>, CompareError>,
     },
     Recent(Result<Vec<Value>, RecentError>),
+    /// A configuration record was appended (the signed record), or why not.
+    ConfigRecorded(Result<Value, String>),
 }
 
 type Wake = Arc<dyn Fn() + Send + Sync>;
