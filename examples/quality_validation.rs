@@ -518,6 +518,7 @@ fn synthetic(o: &Opts) {
             f,
             "set,split,path,kind,param,faces,counted,action,actions,passed,quality,\
              ied,context,hoff,lcrop,rcrop,above,below,lum,under,over,dr,unif,unif_hist,sharp,lapvar,coh,\
+             sharp_max,aniso,lap_sharp,\
              yaw,pitch,roll,lm_yaw,lm_pitch,lm_roll"
         )
         .expect("write");
@@ -674,7 +675,7 @@ fn write_row(
     let actions: Vec<&str> = r.actions.iter().map(|a| a.code()).collect();
     writeln!(
         f,
-        "{},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        "{},{},{},{},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
         s.set,
         s.split,
         s.path,
@@ -702,6 +703,9 @@ fn write_row(
         opt(st.sharpness),
         opt(st.laplacian_variance),
         opt(st.gradient_coherence),
+        opt(st.sharpness_max),
+        opt(st.sharpness_anisotropy),
+        opt(st.laplacian_sharpness),
         opt(model.map(|p| f64::from(p.yaw))),
         opt(model.map(|p| f64::from(p.pitch))),
         opt(model.map(|p| f64::from(p.roll))),

@@ -19,7 +19,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::core::{median, KioskCore, KioskOptions, Service};
-use super::flow::{Answer, Input, Screen};
+use super::flow::{Answer, Hint, Input, Screen};
 use crate::engine::verdict::Verdict;
 
 /// Colours: black ground, white type; the answers' fills are chosen for contrast with their
@@ -451,7 +451,7 @@ impl KioskApp {
         let (hint, streak) = (*hint, *streak);
         let needed = self.core.kiosk.config.capture_frames.max(1);
         let left = self.core.kiosk.time_left(now).unwrap_or_default();
-        let words = hint.map_or("Look at the camera", |h| h.words());
+        let words = hint.map_or(Hint::NoFace.message(), |h| h.message());
         centred(ui, |ui| {
             live_label(ui, big(words, 64.0));
             let avail = ui.available_size();
