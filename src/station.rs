@@ -170,12 +170,14 @@ fn iou(a: &BoundingBox, b: &BoundingBox) -> f32 {
     }
 }
 
+/// A meter (or why it could not load) and the models folder it was loaded for.
+type LoadedMeter = (Option<PathBuf>, Result<QualityMeter, String>);
+
 thread_local! {
     /// One meter per thread that decides (server pool threads, the GUI's and kiosk's workers),
     /// loaded at its first decision; a load failure is kept too, so it is not retried (and the
     /// models re-hashed) on every decision.
-    static METER: RefCell<Option<(Option<PathBuf>, Result<QualityMeter, String>)>> =
-        const { RefCell::new(None) };
+    static METER: RefCell<Option<LoadedMeter>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with this thread's meter for `models`, loading it first if needed.
@@ -200,6 +202,12 @@ fn with_meter<T>(
             None => Err("no quality meter".into()),
         }
     })
+}
+
+/// Loads this thread's quality meter now (a long-lived front end calls this at start, so that
+/// its first decision does not pay for it). The error says why records will hold `null`.
+pub fn warm_quality_meter(models: Option<&Path>) -> Result<(), String> {
+    with_meter(models, |_| ())
 }
 
 /// `station.quality` of a compare record: the probe's report (or `null` and why) and each gallery

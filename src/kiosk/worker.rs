@@ -226,6 +226,9 @@ fn run(
         // A gate without its extra model still works (landmark pose); `describe` says so.
         let _ = config.gate.load(&m);
     }
+    // The record's quality of the enrolment images is measured in `decide`: load its models now,
+    // not on the first person's decision. Without them records say why quality is null.
+    let _ = crate::station::warm_quality_meter(config.paths.models.as_deref());
     let models = verifier
         .pipeline
         .models()

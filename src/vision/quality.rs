@@ -272,8 +272,10 @@ pub struct QualityThresholds {
     /// Directional sharpness (smallest of four directions, eyes-to-mouth region at 32 px IED):
     /// PROVISIONAL, chosen in docs/quality.md "Sharpness".
     pub min_sharpness: f64,
-    /// Smallest / largest directional sharpness below this: the blur has a direction
-    /// (`hold_still`), else `too_blurry`.
+    /// A face that fails `min_sharpness` was blurred by a motion (`hold_still`) when its
+    /// sharpest direction is above this or its smallest / largest is below
+    /// `motion_blur_anisotropy`; else by focus (`too_blurry`).
+    pub motion_blur_max_sharpness: f64,
     pub motion_blur_anisotropy: f64,
 }
 
@@ -316,8 +318,9 @@ impl Default for QualityThresholds {
             max_yaw: 35.0,
             max_pitch: 35.0,
             max_roll: 15.0,
-            min_sharpness: 0.3,
-            motion_blur_anisotropy: 0.6,
+            min_sharpness: 0.22,
+            motion_blur_max_sharpness: 0.28,
+            motion_blur_anisotropy: 0.45,
         }
     }
 }
@@ -613,9 +616,16 @@ pub fn assess_subject(
             Action::HeadTilted,
             Action::HeadTilted,
         ));
-        let blur = match s.sharpness_anisotropy {
-            Some(a) if a < t.motion_blur_anisotropy => Action::HoldStill,
-            _ => Action::TooBlurry,
+        // A blur that left one direction sharp, or one much sharper than another, moved.
+        let moved = s
+            .sharpness_max
+            .is_some_and(|m| m > t.motion_blur_max_sharpness)
+            || s.sharpness_anisotropy
+                .is_some_and(|a| a < t.motion_blur_anisotropy);
+        let blur = if moved {
+            Action::HoldStill
+        } else {
+            Action::TooBlurry
         };
         measures.push(one(
             N::Sharpness,
@@ -931,39 +941,59 @@ fn sharpness_region(face: &Face, ied: f32, w: u32, h: u32) -> Option<Region> {
 /// LFW 24-62: shrinking averages, enlarging interpolates).
 pub const SHARPNESS_IED: f32 = 32.0;
 
-/// Per direction (horizontal, vertical, both diagonals), the share of the luma variation a
-/// re-blur removes (Crete-Roffet's no-reference blur measure turned around: a sharp face loses
-/// much of its variation to a 5-tap box blur along the direction, an already blurred one little).
-/// Returns the four values; `sharpness` is their minimum (a motion blur leaves one direction
-/// without detail), and min / max is low for a blur along one direction.
-fn directional_sharpness(p: &[f32], w: usize, h: usize) -> Option<[f64; 4]> {
-    const DIRS: [(isize, isize); 4] = [(1, 0), (0, 1), (1, 1), (1, -1)];
-    const TAPS: isize = 2;
-    let m = (TAPS + 1) as usize;
+/// Directions the sharpness is measured along (22.5 degrees apart: a motion blur at any angle is
+/// within 11.25 degrees of one of them).
+pub const SHARPNESS_DIRECTIONS: usize = 8;
+
+/// Bilinear sample of a `w` x `h` plane, clamped to its edge.
+fn bilinear(p: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = p[y0 * w + x0] * (1.0 - fx) + p[y0 * w + x1] * fx;
+    let bot = p[y1 * w + x0] * (1.0 - fx) + p[y1 * w + x1] * fx;
+    top * (1.0 - fy) + bot * fy
+}
+
+/// Per direction, the share of the luma variation (one-pixel steps along the direction) that a
+/// re-blur (a 5-tap, 1 px spaced box along the same direction) removes: Crete-Roffet's
+/// no-reference blur measure turned around. A sharp face loses much of its variation to the
+/// re-blur, an already blurred one little, whatever its contrast. A motion blur leaves one
+/// direction without detail and the one across it sharp; a defocus blur takes all of them.
+fn directional_sharpness(p: &[f32], w: usize, h: usize) -> Option<[f64; SHARPNESS_DIRECTIONS]> {
+    const TAPS: i32 = 2;
+    let m = (TAPS + 2) as usize;
     if w <= 2 * m + 2 || h <= 2 * m + 2 {
         return None;
     }
-    let at = |x: isize, y: isize| p[y as usize * w + x as usize];
-    let mut out = [0.0f64; 4];
-    for (k, (dx, dy)) in DIRS.iter().enumerate() {
-        let blurred = |x: isize, y: isize| {
-            let mut acc = 0.0f32;
-            for t in -TAPS..=TAPS {
-                acc += at(x + t * dx, y + t * dy);
+    let mut out = [0.0f64; SHARPNESS_DIRECTIONS];
+    let mut blurred = vec![0.0f32; w * h];
+    for (k, o) in out.iter_mut().enumerate() {
+        let angle = std::f32::consts::PI * k as f32 / SHARPNESS_DIRECTIONS as f32;
+        let (dy, dx) = angle.sin_cos();
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0f32;
+                for t in -TAPS..=TAPS {
+                    let t = t as f32;
+                    acc += bilinear(p, w, h, x as f32 + t * dx, y as f32 + t * dy);
+                }
+                blurred[y * w + x] = acc / (2 * TAPS + 1) as f32;
             }
-            acc / (2 * TAPS + 1) as f32
-        };
+        }
         let (mut total, mut lost) = (0.0f64, 0.0f64);
-        for y in m as isize..(h - m) as isize - 1 {
-            for x in m as isize..(w - m) as isize - 1 {
-                let (x2, y2) = (x + dx, y + dy);
-                let d = f64::from((at(x2, y2) - at(x, y)).abs());
-                let db = f64::from((blurred(x2, y2) - blurred(x, y)).abs());
+        for y in m..h - m {
+            for x in m..w - m {
+                let (x2, y2) = (x as f32 + dx, y as f32 + dy);
+                let d = f64::from((bilinear(p, w, h, x2, y2) - p[y * w + x]).abs());
+                let db = f64::from((bilinear(&blurred, w, h, x2, y2) - blurred[y * w + x]).abs());
                 total += d;
                 lost += (d - db).max(0.0);
             }
         }
-        out[k] = if total > 1e-6 { lost / total } else { 0.0 };
+        *o = if total > 1e-6 { lost / total } else { 0.0 };
     }
     Some(out)
 }
