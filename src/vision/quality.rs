@@ -4,7 +4,8 @@
 //!
 //! The measures follow ISO/IEC 29794-5 and BSI's OFIQ where they need no extra model (OFIQ-aligned,
 //! not conformant: YuNet's five points stand in for OFIQ's 98 landmarks and its face parsing, and
-//! sharpness is a variance of the Laplacian, not OFIQ's random forest). Every threshold is in
+//! sharpness is a directional re-blur measure on a face crop at a fixed inter-eye distance, not
+//! OFIQ's random forest). Every threshold is in
 //! [`QualityThresholds::default`] with the data that chose it; `docs/quality.md` has the numbers
 //! and `examples/quality_validation.rs` reproduces them.
 //!
@@ -266,11 +267,13 @@ pub struct QualityThresholds {
     /// 35 degrees (doubtful: on LFW FNMR rises from 25 degrees, 6-8% at 25-35, but the model's
     /// pitch on the webcam frames reaches 30 and is biased by the camera's height).
     pub max_pitch: f64,
-    /// 15 degrees: the larger of the model's and the eye line's roll stays under 15 on clean
-    /// webcam frames (max 14.7) and LFW (99.9%) and exceeds it on 95% of frames rotated 25-35.
+    /// 15 degrees, on the larger of the model's (refined on a turned crop, see
+    /// [`ROLL_REFINE_FROM`]) and the eye line's roll: docs/quality.md "Roll" has the data.
     pub max_roll: f64,
-    /// Directional sharpness (smallest of four directions, eyes-to-mouth region at 32 px IED):
-    /// PROVISIONAL, chosen in docs/quality.md "Sharpness".
+    /// 0.21 on the directional sharpness (the smallest of 8 directions, eyes-to-mouth region at
+    /// 32 px IED), chosen on the tune split (docs/quality.md "Sharpness"): clean images' 1st
+    /// percentile is 0.20-0.23, Gaussian blurs of 0.06-0.10 IED reach 0.15 at most and motion
+    /// blurs of 0.25-0.4 IED 0.21 (99th percentile).
     pub min_sharpness: f64,
     /// A face that fails `min_sharpness` was blurred by a motion (`hold_still`) when its
     /// sharpest direction is above this or its smallest / largest is below
@@ -318,9 +321,9 @@ impl Default for QualityThresholds {
             max_yaw: 35.0,
             max_pitch: 35.0,
             max_roll: 15.0,
-            min_sharpness: 0.22,
-            motion_blur_max_sharpness: 0.28,
-            motion_blur_anisotropy: 0.45,
+            min_sharpness: 0.21,
+            motion_blur_max_sharpness: 0.22,
+            motion_blur_anisotropy: 0.5,
         }
     }
 }
@@ -431,17 +434,24 @@ impl QualityAssessor {
 }
 
 /// A tilt at least this large (degrees, the first estimate) is measured again on a crop turned by
-/// it: both the model and YuNet's eye line underestimate large rolls.
-pub const ROLL_REFINE_FROM: f32 = 8.0;
+/// it: both the model and YuNet's eye line underestimate large rolls (on LFW and webcam frames
+/// rotated 25-35 degrees the eye line's median is 11). From [`ROLL_REFINE_AGREED`] when the
+/// model and the eye line tilt the same way; not from 8 alone: that turned the model's noise on
+/// clean webcam frames (up to 11 degrees, the eye line saying the other way) into > 15.
+pub const ROLL_REFINE_FROM: f32 = 12.0;
+pub const ROLL_REFINE_AGREED: f32 = 8.0;
 
 /// The roll of a tilted face: the first estimate (the larger of the model's and the eye line's),
 /// plus the model's residual on a crop turned by it.
 fn refine_roll(model: &mut HeadPoseModel, img: &image::RgbImage, face: &Face, p: Pose) -> Pose {
-    let first = match landmark_pose(face) {
-        Some(e) if e.roll.abs() > p.roll.abs() => e.roll,
+    let eye = landmark_pose(face).map(|e| e.roll);
+    let first = match eye {
+        Some(e) if e.abs() > p.roll.abs() => e,
         _ => p.roll,
     };
-    if first.abs() < ROLL_REFINE_FROM {
+    let agree = eye.is_some_and(|e| e * p.roll > 0.0);
+    let refine = first.abs() >= ROLL_REFINE_FROM || (agree && first.abs() >= ROLL_REFINE_AGREED);
+    if !refine {
         return p;
     }
     match model.estimate_turned(img, &face.bbox, first) {
