@@ -137,7 +137,7 @@ pub enum MeasureName {
     OverExposure,
     /// OFIQ DynamicRange: entropy (bits) of the inner face's luma histogram.
     DynamicRange,
-    /// Darker half's mean luma / brighter half's (halves split at the nose); 1 = even.
+    /// Darker half's mean luma / brighter half's (halves split across the eye line through the nose); 1 = even.
     IlluminationUniformity,
     HeadPoseYaw,
     HeadPosePitch,
@@ -752,7 +752,14 @@ pub fn face_stats(img: &image::RgbImage, face: &Face) -> FaceStats {
         s.margin_below = Some((f64::from(h) - eye_mid.1) / t);
     }
     if let Some(core) = inner_face(face, ied as f32, w, h) {
-        exposure(img, core, face.landmarks[2][0], &mut s);
+        // The halves are split across the eye line through the nose (a tilted face's halves
+        // are not left and right of a vertical line).
+        let axis = if ied_ok {
+            ((re[0] - le[0]) / ied as f32, (re[1] - le[1]) / ied as f32)
+        } else {
+            (1.0, 0.0)
+        };
+        exposure(img, core, face.landmarks[2], axis, &mut s);
     }
     if let Some(region) = box_region(&face.bbox, w, h) {
         laplacian_stats(img, region, &mut s);
@@ -813,9 +820,8 @@ fn inner_face(face: &Face, ied: f32, w: u32, h: u32) -> Option<Region> {
 }
 
 /// Luminance mean, clipped shadows and highlights, histogram entropy and the halves' balance.
-fn exposure(img: &image::RgbImage, r: Region, nose_x: f32, s: &mut FaceStats) {
+fn exposure(img: &image::RgbImage, r: Region, nose: [f32; 2], axis: (f32, f32), s: &mut FaceStats) {
     let mut hist = [0u32; 256];
-    let split = (nose_x.floor().max(0.0) as usize).clamp(r.left, r.left + r.width);
     let (mut sum_l, mut n_l, mut sum_r, mut n_r) = (0.0f64, 0u32, 0.0f64, 0u32);
     let mut half_hist = [[0u32; 32]; 2];
     for y in r.top..r.top + r.height {
@@ -823,7 +829,8 @@ fn exposure(img: &image::RgbImage, r: Region, nose_x: f32, s: &mut FaceStats) {
             let v = luma(img.get_pixel(x as u32, y as u32).0);
             let bin = (v.round() as usize).min(255);
             hist[bin] += 1;
-            if x < split {
+            let side = (x as f32 + 0.5 - nose[0]) * axis.0 + (y as f32 + 0.5 - nose[1]) * axis.1;
+            if side < 0.0 {
                 sum_l += f64::from(v);
                 n_l += 1;
                 half_hist[0][bin / 8] += 1;
