@@ -508,8 +508,9 @@ impl KioskCore {
     fn on_event(&mut self, ev: Event) {
         let now = self.now();
         match ev {
-            Event::Ready { models, .. } => {
+            Event::Ready { models, gate, .. } => {
                 self.models = Some(models);
+                self.gate_description = gate;
                 if self.service == Service::Starting {
                     self.service = Service::Ready;
                 }

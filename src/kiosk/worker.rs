@@ -116,6 +116,8 @@ pub enum Event {
     /// The models are loaded.
     Ready {
         models: String,
+        /// The gate's description now that it has loaded what it needs.
+        gate: String,
         load_ms: f64,
     },
     /// The engine could not start: the kiosk is out of service (the detail is for staff).
@@ -238,6 +240,7 @@ fn run(
         .join(", ");
     if !send(Event::Ready {
         models,
+        gate: config.gate.describe(),
         load_ms: ms(t),
     }) {
         return;

@@ -379,7 +379,7 @@ fn kiosk_an_approaching_person_is_guided_captured_verified_and_erased() {
     h.get_by_label_contains("Liveness P(real)");
     h.get_by_label_contains("Quality: probe passed, worst margin");
     h.get_by_label_contains("ID E100  attempt 1  kiosk K1");
-    h.get_by_label_contains("Gate: quality gate");
+    h.get_by_label_contains("Gate: quality gate (kiosk preset; head-pose model)");
     h.get_by_role_and_label(Role::Button, "Close operator view (Esc)");
     h.key_press(Key::Escape);
     h.step();
