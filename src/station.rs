@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
@@ -112,8 +113,31 @@ pub fn local_verifier(
     paths: &StationPaths,
     config: PipelineConfig,
 ) -> Result<LocalVerifier, RuntimeError> {
-    let models = VerifiedModels::locate(paths.models.as_deref())?;
+    let models = verified_models(paths.models.as_deref())?;
     LocalVerifier::load(&models, config)
+}
+
+/// The models folder (`runtime::models_dir`), its checksums verified once per process: hashing
+/// every file takes ~0.1-0.2 s, and the engine, the quality meter and the kiosk's gate all load
+/// sessions from it. A folder that fails is checked again on the next call.
+pub fn verified_models(explicit: Option<&Path>) -> Result<VerifiedModels, RuntimeError> {
+    static VERIFIED: Mutex<Vec<VerifiedModels>> = Mutex::new(Vec::new());
+    let dir = crate::runtime::models_dir(explicit)?;
+    let cached = VERIFIED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|m| m.dir == dir)
+        .cloned();
+    if let Some(m) = cached {
+        return Ok(m);
+    }
+    let m = VerifiedModels::verify(&dir)?;
+    VERIFIED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(m.clone());
+    Ok(m)
 }
 
 /// The detector and head-pose model `decide` measures capture quality with (its own sessions:
@@ -191,7 +215,7 @@ fn with_meter<T>(
             .as_ref()
             .is_none_or(|(dir, _)| dir.as_deref() != models)
         {
-            let loaded = VerifiedModels::locate(models)
+            let loaded = verified_models(models)
                 .and_then(|m| QualityMeter::load(&m))
                 .map_err(|e| format!("no quality measures: {e}"));
             *slot = Some((models.map(Path::to_path_buf), loaded));

@@ -36,7 +36,6 @@ use crate::engine::verdict::{Reason, Verdict};
 use crate::engine::{LocalVerifier, PipelineConfig};
 use crate::paths::StationPaths;
 use crate::record::{DecisionContext, Recorder, Stamper};
-use crate::runtime::VerifiedModels;
 use crate::station::{decide, DecideError, DecideOptions, QualityInputs};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
 use crate::vision::quality::QualityReport;
@@ -213,7 +212,7 @@ fn run(
         }
     };
     let t = Instant::now();
-    let loaded = VerifiedModels::locate(config.paths.models.as_deref())
+    let loaded = crate::station::verified_models(config.paths.models.as_deref())
         .and_then(|m| LocalVerifier::load(&m, PipelineConfig::default()));
     let mut verifier = match loaded {
         Ok(v) => v,
@@ -224,7 +223,7 @@ fn run(
             return;
         }
     };
-    if let Ok(m) = VerifiedModels::locate(config.paths.models.as_deref()) {
+    if let Ok(m) = crate::station::verified_models(config.paths.models.as_deref()) {
         // A gate without its extra model still works (landmark pose); `describe` says so.
         let _ = config.gate.load(&m);
     }
