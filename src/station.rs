@@ -278,3 +278,34 @@ fn record_quality(
         "gallery": gallery,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_meter_that_cannot_load_says_why_and_is_not_retried_for_the_same_folder() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bogus = dir.path().join("no-models");
+        let first = with_meter(Some(&bogus), |_| ()).expect_err("no models there");
+        assert!(first.starts_with("no quality measures"), "{first}");
+        // The failure is kept: the same folder answers the same note without a second load.
+        std::fs::create_dir(&bogus).expect("mkdir");
+        assert_eq!(with_meter(Some(&bogus), |_| ()).expect_err("kept"), first);
+        assert!(warm_quality_meter(Some(&bogus)).is_err());
+    }
+
+    #[test]
+    fn boxes_overlap_by_intersection_over_union() {
+        let b = |x, y, width, height| BoundingBox {
+            x,
+            y,
+            width,
+            height,
+        };
+        assert!((iou(&b(0.0, 0.0, 10.0, 10.0), &b(0.0, 0.0, 10.0, 10.0)) - 1.0).abs() < 1e-6);
+        assert!((iou(&b(0.0, 0.0, 10.0, 10.0), &b(5.0, 0.0, 10.0, 10.0)) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(iou(&b(0.0, 0.0, 1.0, 1.0), &b(5.0, 5.0, 1.0, 1.0)), 0.0);
+        assert_eq!(iou(&b(0.0, 0.0, 0.0, 0.0), &b(0.0, 0.0, 0.0, 0.0)), 0.0);
+    }
+}

@@ -358,6 +358,32 @@ mod tests {
     }
 
     #[test]
+    fn quality_goes_to_the_probe_and_to_each_gallery_image_by_index() {
+        let mut station = json!({"gallery": [{"index": 1}, {"index": 0}]});
+        let q = json!({
+            "probe": {"passed": true},
+            "probeNote": null,
+            "probeMeasuredBy": "station",
+            "gallery": [
+                {"report": {"passed": false}, "note": null},
+                {"report": null, "note": "decode failed"},
+            ],
+        });
+        add_quality(&mut station, Some(&q));
+        assert_eq!(station["quality"]["probe"]["passed"], true);
+        assert_eq!(station["quality"]["probeMeasuredBy"], "station");
+        assert_eq!(station["gallery"][0]["quality"], Value::Null);
+        assert_eq!(station["gallery"][0]["qualityNote"], "decode failed");
+        assert_eq!(station["gallery"][1]["quality"]["passed"], false);
+        let mut bare = json!({"gallery": []});
+        add_quality(&mut bare, None);
+        assert_eq!(bare["quality"]["probe"], Value::Null);
+        assert!(bare["quality"]["probeNote"]
+            .as_str()
+            .is_some_and(|n| n.contains("not measured")));
+    }
+
+    #[test]
     fn ids_have_verifik_lengths() {
         assert_eq!(short_id().len(), 5);
         assert_eq!(random_hex(12).len(), 24);
