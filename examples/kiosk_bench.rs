@@ -17,7 +17,7 @@ use facestation::engine::{LocalVerifier, PipelineConfig};
 use facestation::kiosk::app::KioskApp;
 use facestation::kiosk::core::{median, KioskOptions, Service};
 use facestation::kiosk::flow::{KioskConfig, Screen};
-use facestation::kiosk::gate::BasicGate;
+use facestation::kiosk::gate::QualityGate;
 use facestation::kiosk::worker::{check, Event};
 use facestation::runtime::VerifiedModels;
 
@@ -48,7 +48,8 @@ fn main() {
     // 1. Detect + gate per frame.
     let models = VerifiedModels::verify(&shared().join("models")).expect("models");
     let mut v = LocalVerifier::load(&models, PipelineConfig::default()).expect("engine");
-    let mut gate = BasicGate::default();
+    let mut gate = QualityGate::default();
+    facestation::kiosk::gate::FrameGate::load(&mut gate, &models).expect("head-pose model");
     let frames: Vec<_> = ALL
         .iter()
         .map(|n| image::open(frame(n)).expect("frame").to_rgb8())

@@ -12,7 +12,7 @@ use crate::engine::verdict::{ReviewBand, Verdict};
 use crate::engine::{EngineError, PipelineConfig, RemoteVerifier, Verifier};
 use crate::paths::StationPaths;
 use crate::record::DecisionContext;
-use crate::station::{decide, DecideOptions, Decided};
+use crate::station::{decide, DecideOptions, Decided, QualityInputs};
 use crate::vision::liveness::{LivenessVerdict, DEFAULT_LIVENESS_MIN_SCORE};
 
 #[derive(Args, Debug)]
@@ -157,6 +157,11 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
                     })
                     .collect(),
                 ..DecisionContext::default()
+            },
+            // Quality is measured with the models this run was given.
+            quality: QualityInputs {
+                probe: None,
+                models: paths.models.clone(),
             },
         },
     )

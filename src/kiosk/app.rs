@@ -19,7 +19,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::core::{median, KioskCore, KioskOptions, Service};
-use super::flow::{Answer, Input, Screen};
+use super::flow::{Answer, Hint, Input, Screen};
 use crate::engine::verdict::Verdict;
 
 /// Colours: black ground, white type; the answers' fills are chosen for contrast with their
@@ -451,7 +451,7 @@ impl KioskApp {
         let (hint, streak) = (*hint, *streak);
         let needed = self.core.kiosk.config.capture_frames.max(1);
         let left = self.core.kiosk.time_left(now).unwrap_or_default();
-        let words = hint.map_or("Look at the camera", |h| h.words());
+        let words = hint.map_or(Hint::NoFace.message(), |h| h.message());
         centred(ui, |ui| {
             live_label(ui, big(words, 64.0));
             let avail = ui.available_size();
@@ -677,6 +677,7 @@ impl KioskApp {
                 if let (Some(s), Some(v)) = (d.liveness_score, d.liveness_verdict) {
                     text(ui, format!("Liveness P(real) {s:.3}: {v}"));
                 }
+                text(ui, quality_line(&d.record));
                 text(
                     ui,
                     format!(
@@ -857,5 +858,40 @@ pub fn run(options: KioskOptions) -> Result<(), eframe::Error> {
         "FaceStation kiosk",
         native,
         Box::new(move |cc| Ok(Box::new(KioskApp::new(&cc.egui_ctx, options)))),
+    )
+}
+
+/// The operator's one line on the capture quality a record holds (probe and enrolment images).
+fn quality_line(record: &Value) -> String {
+    let one = |q: &Value| -> String {
+        if q.is_null() {
+            return "not measured".into();
+        }
+        let margin = q["quality"]
+            .as_f64()
+            .map_or(String::new(), |m| format!(", worst margin {m:.2}"));
+        let codes: Vec<&str> = q["actions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if codes.is_empty() {
+            format!("passed{margin}")
+        } else {
+            format!("{}{margin}", codes.join(", "))
+        }
+    };
+    let station = &record["station"];
+    let gallery: Vec<String> = station["gallery"]
+        .as_array()
+        .map(|g| g.iter().map(|g| one(&g["quality"])).collect())
+        .unwrap_or_default();
+    format!(
+        "Quality: probe {}; enrolment {}",
+        one(&station["quality"]["probe"]),
+        if gallery.is_empty() {
+            "-".to_string()
+        } else {
+            gallery.join(" | ")
+        }
     )
 }

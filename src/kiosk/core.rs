@@ -21,7 +21,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::flow::{Effect, Input, Kiosk, KioskConfig, Screen};
-use super::gate::{BasicGate, FrameGate, Oval};
+use super::gate::{FrameGate, Oval, QualityGate};
 use super::worker::{
     zero_frame, DecideFailure, DecisionDetails, Event, Job, WorkerConfig, WorkerHandle,
 };
@@ -80,7 +80,7 @@ impl Default for KioskOptions {
             windowed: false,
             redact: false,
             config: KioskConfig::default(),
-            gate: Box::new(BasicGate::default()),
+            gate: Box::new(QualityGate::default()),
             stamper: None,
             clock: system_clock(),
         }
@@ -389,9 +389,15 @@ impl KioskCore {
     }
 
     fn capture(&mut self, seq: u64, id: String, attempt: u32, now: Instant) {
-        let frame = match self.frames.iter().position(|(s, _)| *s == seq) {
-            Some(i) => self.frames.remove(i).map(|(_, f)| f),
-            None => self.frames.pop_back().map(|(_, f)| f),
+        // The frame actually taken (the newest if the best is gone): its check's report is the
+        // probe's quality in the record.
+        let taken = match self.frames.iter().position(|(s, _)| *s == seq) {
+            Some(i) => self.frames.remove(i),
+            None => self.frames.pop_back(),
+        };
+        let (seq, frame) = match taken {
+            Some((s, f)) => (s, Some(f)),
+            None => (seq, None),
         };
         let gallery: Option<Vec<Vec<u8>>> = self
             .enrolment
@@ -409,6 +415,7 @@ impl KioskCore {
         // else copy it (the camera's newest-frame slot still does; it replaces it soon).
         let probe = Arc::try_unwrap(frame).unwrap_or_else(|shared| (*shared).clone());
         if !self.worker.send(Job::Decide {
+            seq,
             probe,
             gallery,
             id,
@@ -501,8 +508,9 @@ impl KioskCore {
     fn on_event(&mut self, ev: Event) {
         let now = self.now();
         match ev {
-            Event::Ready { models, .. } => {
+            Event::Ready { models, gate, .. } => {
                 self.models = Some(models);
+                self.gate_description = gate;
                 if self.service == Service::Starting {
                     self.service = Service::Ready;
                 }

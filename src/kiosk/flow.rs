@@ -11,42 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::engine::verdict::{Reason, Verdict};
 
-/// One thing to tell the person, in the kiosk's fixed vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Hint {
-    NoFace,
-    OnePersonOnly,
-    MoveCloser,
-    StepBack,
-    CentreFace,
-    LookStraight,
-    HeadTilted,
-    HoldStill,
-    TooBlurry,
-    TooDark,
-    TooBright,
-    FaceTheLight,
-}
-
-impl Hint {
-    /// Plain words, an action the person can take.
-    pub fn words(&self) -> &'static str {
-        match self {
-            Hint::NoFace => "Look at the camera",
-            Hint::OnePersonOnly => "Only one person, please",
-            Hint::MoveCloser => "Move closer",
-            Hint::StepBack => "Step back a little",
-            Hint::CentreFace => "Move your face into the oval",
-            Hint::LookStraight => "Look straight at the camera",
-            Hint::HeadTilted => "Hold your head straight",
-            Hint::HoldStill => "Hold still",
-            Hint::TooBlurry => "Hold still: the picture is blurred",
-            Hint::TooDark => "Move to a brighter place",
-            Hint::TooBright => "Move out of the bright light",
-            Hint::FaceTheLight => "Face the light",
-        }
-    }
-}
+/// One thing to tell the person: the quality measures' action codes are the kiosk's hints (one
+/// vocabulary, and `Hint::message` the one set of words), so a record's codes are what was shown.
+pub use crate::vision::quality::Action as Hint;
 
 /// The quality gate's verdict on one camera frame.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,24 +1,21 @@
 //! The quality gate: one camera frame and its detected faces in, one [`FrameCheck`] out (the most
 //! actionable hint, or none, and a quality scalar that picks the best frame of a passing run).
 //!
-//! [`FrameGate`] is the seam: [`BasicGate`] is built from what the engine already measures (the
-//! several-faces rule, face size, the liveness context rule, centring in the guide oval, face
-//! luma). A fuller ISO/IEC 29794-5 style gate (head pose, sharpness, exposure, with action codes)
-//! can replace it without touching the worker or the screens.
+//! [`FrameGate`] is the seam; [`QualityGate`] is the kiosk's gate: the ISO/IEC 29794-5 style
+//! measures of `vision::quality` (face size, liveness context, centring and crop, exposure,
+//! uneven light, sharpness, head pose with the head-pose model) under the kiosk preset
+//! ([`QualityThresholds::kiosk`]). Its action codes are the kiosk's hints, and its report of the
+//! captured frame is what the record carries as the probe's quality.
 
 use image::RgbImage;
 
-use super::flow::{FrameCheck, Hint};
-use crate::engine::local::SEVERAL_FACES_MIN_RELATIVE_SIZE;
-use crate::vision::liveness::{effective_scale, MIN_CONTEXT};
-use crate::vision::quality::{face_luma, MIN_FACE_LUMA};
+use super::flow::FrameCheck;
+use crate::runtime::VerifiedModels;
+use crate::vision::quality::{QualityAssessor, QualityReport, QualityThresholds};
 use crate::vision::Face;
 
 /// Height / width of the guide oval (the golden ratio, as AWS Amplify's liveness oval).
 pub const OVAL_RATIO: f32 = 1.618;
-
-/// The scale the liveness model's crop asks for (MiniFASNet V2: 2.7 x the face box).
-const LIVENESS_V2_SCALE: f32 = 2.7;
 
 /// The guide oval in frame pixels: where the person should put their face.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,10 +46,22 @@ impl Oval {
 
 /// Checks one frame. Implementations keep no image: they see the frame only during the call.
 pub trait FrameGate: Send {
+    /// Loads what the gate needs from the verified models (the worker calls this once, after
+    /// the engine loaded). A failure leaves the gate working without it; the text says why.
+    fn load(&mut self, _models: &VerifiedModels) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The frame's check (`seq` is left 0: the caller fills it in).
     fn check(&mut self, frame: &RgbImage, faces: &[Face]) -> FrameCheck;
 
-    /// The oval the screen draws as the guide; the gate's centring rule refers to it.
+    /// The full quality report of the last checked frame, if the gate makes one (the record
+    /// of a decision carries the captured frame's).
+    fn last_report(&self) -> Option<&QualityReport> {
+        None
+    }
+
+    /// The oval the screen draws as the guide.
     fn guide(&self, w: u32, h: u32) -> Oval {
         Oval::guide(w, h)
     }
@@ -61,132 +70,93 @@ pub trait FrameGate: Send {
     fn describe(&self) -> String;
 }
 
-/// The first gate's limits. Defaults fit a 640x480 kiosk camera at arm's length.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateConfig {
-    /// Face box narrower than this fraction of the frame's width: "move closer".
-    pub min_face_width: f32,
-    /// Eye centres closer than this (pixels): "move closer" (the descriptor needs detail).
-    pub min_eye_distance: f32,
-    /// Liveness crop context below this: "step back" (the engine's [`MIN_CONTEXT`], plus a
-    /// margin so that the captured frame is judged, not answered with "cannot judge").
-    pub min_context: f32,
-    /// The face centre must lie inside the guide oval shrunk by this factor.
-    pub centre_tolerance: f32,
-    /// Mean face luma (0..255) outside this range: "too dark" / "too bright".
-    pub min_luma: f32,
-    pub max_luma: f32,
+/// The kiosk's gate: every measure of `vision::quality` must pass; the first failing action is
+/// the hint. Without the head-pose model (not loaded yet, or failed) the pose comes from the
+/// landmarks.
+pub struct QualityGate {
+    assessor: QualityAssessor,
+    last: Option<QualityReport>,
+    pose_problem: Option<String>,
 }
 
-impl Default for GateConfig {
+impl Default for QualityGate {
     fn default() -> Self {
+        Self::new(QualityThresholds::kiosk())
+    }
+}
+
+impl QualityGate {
+    pub fn new(thresholds: QualityThresholds) -> Self {
         Self {
-            min_face_width: 0.2,
-            min_eye_distance: 30.0,
-            min_context: MIN_CONTEXT + 0.1,
-            centre_tolerance: 0.5,
-            min_luma: MIN_FACE_LUMA,
-            max_luma: 215.0,
+            assessor: QualityAssessor::new(None, thresholds),
+            last: None,
+            pose_problem: None,
         }
     }
-}
 
-/// The gate made of the measures the engine already has.
-#[derive(Debug, Clone, Default)]
-pub struct BasicGate {
-    pub config: GateConfig,
-}
-
-impl BasicGate {
-    pub fn new(config: GateConfig) -> Self {
-        Self { config }
+    pub fn thresholds(&self) -> &QualityThresholds {
+        &self.assessor.thresholds
     }
 }
 
-/// The faces that count under the engine's several-faces rule (a face at least 1/3 the width of
-/// the largest): small faces far behind the person do not block the kiosk.
-pub fn counted_faces(faces: &[Face]) -> Vec<&Face> {
-    let largest = faces.iter().map(|f| f.bbox.width).fold(0.0f32, f32::max);
-    faces
-        .iter()
-        .filter(|f| f.bbox.width >= largest * SEVERAL_FACES_MIN_RELATIVE_SIZE)
-        .collect()
-}
+impl FrameGate for QualityGate {
+    fn load(&mut self, models: &VerifiedModels) -> Result<(), String> {
+        match QualityAssessor::load(models, self.assessor.thresholds.clone()) {
+            Ok(a) => {
+                self.assessor = a;
+                self.pose_problem = None;
+                Ok(())
+            }
+            Err(e) => {
+                let why = format!("head-pose model not loaded ({e}): landmark pose");
+                self.pose_problem = Some(why.clone());
+                Err(why)
+            }
+        }
+    }
 
-fn eye_distance(face: &Face) -> f32 {
-    let [a, b] = [face.landmarks[0], face.landmarks[1]];
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
-}
-
-/// The context the liveness crop would get for this face (the engine's rule on the integer box).
-pub fn liveness_context(face: &Face, w: u32, h: u32) -> f32 {
-    let b = &face.bbox;
-    let (x, y) = (b.x.trunc(), b.y.trunc());
-    let bw = ((b.x + b.width).trunc() - x + 1.0).max(1.0);
-    let bh = ((b.y + b.height).trunc() - y + 1.0).max(1.0);
-    effective_scale([x, y, bw, bh], w, h, LIVENESS_V2_SCALE)
-}
-
-impl FrameGate for BasicGate {
     fn check(&mut self, frame: &RgbImage, faces: &[Face]) -> FrameCheck {
-        let c = &self.config;
-        let (w, h) = frame.dimensions();
-        let verdict = |hint: Option<Hint>, quality: f32| FrameCheck {
+        let report = self.assessor.assess(frame, faces);
+        // The worst margin ranks the passing frames: the best shot is the one farthest from
+        // failing any measure.
+        let quality = match (report.passed, report.quality) {
+            (true, Some(q)) => q.max(0.0) as f32,
+            _ => 0.0,
+        };
+        let check = FrameCheck {
             seq: 0,
-            hint,
+            hint: report.action,
             quality,
         };
-        let counted = counted_faces(faces);
-        let face = match counted.as_slice() {
-            [] => return verdict(Some(Hint::NoFace), 0.0),
-            [one] => *one,
-            _ => return verdict(Some(Hint::OnePersonOnly), 0.0),
-        };
-        let b = &face.bbox;
-        if b.width < c.min_face_width * w as f32 || eye_distance(face) < c.min_eye_distance {
-            return verdict(Some(Hint::MoveCloser), 0.0);
-        }
-        if liveness_context(face, w, h) < c.min_context {
-            return verdict(Some(Hint::StepBack), 0.0);
-        }
-        let oval = self.guide(w, h);
-        let inner = Oval {
-            centre: oval.centre,
-            radii: (
-                oval.radii.0 * c.centre_tolerance,
-                oval.radii.1 * c.centre_tolerance,
-            ),
-        };
-        let off = inner.distance(b.centre());
-        let cut = b.x < 0.0 || b.y < 0.0 || b.x + b.width > w as f32 || b.y + b.height > h as f32;
-        if off > 1.0 || cut {
-            return verdict(Some(Hint::CentreFace), 0.0);
-        }
-        let luma = face_luma(frame, face);
-        if luma < c.min_luma {
-            return verdict(Some(Hint::TooDark), 0.0);
-        }
-        if luma > c.max_luma {
-            return verdict(Some(Hint::TooBright), 0.0);
-        }
-        // Best: a face as wide as the oval's inner 3/4, on its centre, confidently detected.
-        let ideal = 1.5 * oval.radii.0;
-        let size = (1.0 - (b.width / ideal - 1.0).abs()).clamp(0.05, 1.0);
-        let centring = (1.0 - off.sqrt()).clamp(0.05, 1.0);
-        verdict(None, size * centring * face.score.clamp(0.0, 1.0))
+        self.last = Some(report);
+        check
+    }
+
+    fn last_report(&self) -> Option<&QualityReport> {
+        self.last.as_ref()
     }
 
     fn describe(&self) -> String {
-        let c = &self.config;
+        let t = &self.assessor.thresholds;
+        let pose = match (&self.pose_problem, self.assessor.has_pose_model()) {
+            (Some(why), _) => why.clone(),
+            (None, true) => "head-pose model".into(),
+            (None, false) => "landmark pose".into(),
+        };
         format!(
-            "basic gate: face >= {:.0}% of the width and eyes >= {:.0} px apart, liveness context >= {:.2}, \
-             centre within {:.0}% of the oval, face luma {:.0}..{:.0}",
-            c.min_face_width * 100.0,
-            c.min_eye_distance,
-            c.min_context,
-            c.centre_tolerance * 100.0,
-            c.min_luma,
-            c.max_luma
+            "quality gate (kiosk preset; {pose}): eyes >= {:.0} px apart, liveness context >= {:.2}, \
+             centre within {:.0}% of the width, face luma {:.0}..{:.0}, light balance >= {:.2}, \
+             sharpness >= {:.2}, |yaw|, |pitch| <= {:.0}/{:.0}, |roll| <= {:.0} deg",
+            t.min_inter_eye_distance,
+            t.min_liveness_context,
+            t.max_horizontal_offset * 100.0,
+            t.min_luminance,
+            t.max_luminance,
+            t.min_illumination_uniformity,
+            t.min_sharpness,
+            t.max_yaw,
+            t.max_pitch,
+            t.max_roll
         )
     }
 }
@@ -194,84 +164,85 @@ impl FrameGate for BasicGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kiosk::flow::Hint;
     use crate::vision::BoundingBox;
 
-    /// A face box centred at (cx, cy), `side` wide and 1.2 x as tall, eyes 40% of the width apart.
-    fn face(cx: f32, cy: f32, side: f32) -> Face {
-        let (x, y) = (cx - side / 2.0, cy - 0.6 * side);
-        let eye_y = y + 0.4 * side;
+    /// A frontal face: eyes `ied` apart at (x, y) and (x + ied, y).
+    fn face(x: f32, y: f32, ied: f32) -> Face {
         Face {
             bbox: BoundingBox {
-                x,
-                y,
-                width: side,
-                height: 1.2 * side,
+                x: x - 0.5 * ied,
+                y: y - 0.7 * ied,
+                width: 2.0 * ied,
+                height: 2.4 * ied,
             },
             score: 0.9,
             landmarks: [
-                [cx - 0.2 * side, eye_y],
-                [cx + 0.2 * side, eye_y],
-                [cx, eye_y + 0.2 * side],
-                [cx - 0.15 * side, eye_y + 0.4 * side],
-                [cx + 0.15 * side, eye_y + 0.4 * side],
+                [x, y],
+                [x + ied, y],
+                [x + 0.5 * ied, y + 0.55 * ied],
+                [x + 0.1 * ied, y + 1.05 * ied],
+                [x + 0.9 * ied, y + 1.05 * ied],
             ],
         }
     }
 
+    /// Fine texture of mid grey (sharp, evenly lit, not clipped).
+    fn textured(level: i32) -> RgbImage {
+        RgbImage::from_fn(640, 480, |x, y| {
+            let v = (level + ((x * 7 + y * 13) % 50) as i32 - 25).clamp(0, 255) as u8;
+            image::Rgb([v, v, v])
+        })
+    }
+
     fn hint(frame: &RgbImage, faces: &[Face]) -> Option<Hint> {
-        BasicGate::default().check(frame, faces).hint
+        QualityGate::default().check(frame, faces).hint
     }
 
     #[test]
     fn each_failed_measure_gives_its_hint_and_a_good_face_passes() {
-        let grey = RgbImage::from_pixel(640, 480, image::Rgb([140, 120, 110]));
-        assert_eq!(hint(&grey, &[]), Some(Hint::NoFace));
+        let img = textured(130);
+        let good = face(290.0, 200.0, 60.0);
+        assert_eq!(hint(&img, &[good]), None, "{:#?}", {
+            let mut g = QualityGate::default();
+            g.check(&img, &[good]);
+            g.last_report().cloned()
+        });
+        assert_eq!(hint(&img, &[]), Some(Hint::NoFace));
         assert_eq!(
-            hint(
-                &grey,
-                &[face(250.0, 240.0, 160.0), face(420.0, 240.0, 150.0)]
-            ),
+            hint(&img, &[face(200.0, 200.0, 60.0), face(380.0, 200.0, 55.0)]),
             Some(Hint::OnePersonOnly)
         );
         // A small face far behind does not count as a second person.
-        let good = face(320.0, 240.0, 170.0);
-        assert_eq!(hint(&grey, &[good, face(100.0, 100.0, 40.0)]), None);
+        assert_eq!(hint(&img, &[good, face(60.0, 60.0, 12.0)]), None);
+        // 30 px between the eyes: enough for recognition, not for the kiosk's oval.
         assert_eq!(
-            hint(&grey, &[face(320.0, 240.0, 80.0)]),
+            hint(&img, &[face(305.0, 220.0, 30.0)]),
             Some(Hint::MoveCloser)
         );
-        // 300 px wide, 360 tall: 479/360 < 1.8, the liveness crop would lack context.
         assert_eq!(
-            hint(&grey, &[face(320.0, 240.0, 300.0)]),
-            Some(Hint::StepBack)
-        );
-        assert_eq!(
-            hint(&grey, &[face(520.0, 240.0, 170.0)]),
+            hint(&img, &[face(430.0, 200.0, 60.0)]),
             Some(Hint::CentreFace)
         );
-        assert_eq!(
-            hint(&grey, &[face(320.0, 110.0, 170.0)]),
-            Some(Hint::CentreFace)
-        );
-        let dark = RgbImage::from_pixel(640, 480, image::Rgb([20, 20, 20]));
-        assert_eq!(hint(&dark, &[good]), Some(Hint::TooDark));
-        let white = RgbImage::from_pixel(640, 480, image::Rgb([250, 250, 250]));
-        assert_eq!(hint(&white, &[good]), Some(Hint::TooBright));
-        assert_eq!(hint(&grey, &[good]), None);
+        assert_eq!(hint(&textured(25), &[good]), Some(Hint::TooDark));
+        assert_eq!(hint(&textured(235), &[good]), Some(Hint::TooBright));
+        let flat = RgbImage::from_pixel(640, 480, image::Rgb([140, 120, 110]));
+        assert!(matches!(
+            hint(&flat, &[good]),
+            Some(Hint::TooBlurry | Hint::HoldStill | Hint::TooDark | Hint::TooBright)
+        ));
     }
 
     #[test]
-    fn quality_prefers_a_centred_face_of_the_right_size() {
-        let grey = RgbImage::from_pixel(640, 480, image::Rgb([140, 120, 110]));
-        let mut g = BasicGate::default();
-        let centred = g.check(&grey, &[face(320.0, 240.0, 170.0)]).quality;
-        let aside = g.check(&grey, &[face(350.0, 260.0, 170.0)]).quality;
-        let small = g.check(&grey, &[face(320.0, 240.0, 135.0)]).quality;
-        assert!(
-            centred > aside && centred > small,
-            "{centred} {aside} {small}"
-        );
-        assert!(centred > 0.0 && centred <= 1.0);
+    fn a_passing_frame_has_a_positive_quality_and_a_failing_one_none() {
+        let img = textured(130);
+        let mut g = QualityGate::default();
+        let pass = g.check(&img, &[face(290.0, 200.0, 60.0)]);
+        assert!(pass.hint.is_none() && pass.quality > 0.0 && pass.quality <= 1.0);
+        assert!(g.last_report().is_some_and(|r| r.passed));
+        let fail = g.check(&img, &[face(305.0, 220.0, 30.0)]);
+        assert_eq!((fail.hint, fail.quality), (Some(Hint::MoveCloser), 0.0));
+        assert!(g.describe().starts_with("quality gate"));
     }
 
     #[test]

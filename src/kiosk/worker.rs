@@ -36,9 +36,18 @@ use crate::engine::verdict::{Reason, Verdict};
 use crate::engine::{LocalVerifier, PipelineConfig};
 use crate::paths::StationPaths;
 use crate::record::{DecisionContext, Recorder, Stamper};
-use crate::runtime::VerifiedModels;
-use crate::station::{decide, DecideError, DecideOptions};
+use crate::station::{decide, DecideError, DecideOptions, QualityInputs};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
+use crate::vision::quality::QualityReport;
+
+/// The kiosk decides in ACCURATE mode: its review band sends ~16% of genuine LFW pairs to
+/// PLEASE SEE STAFF where FAST sends ~37% (docs/recognition.md "Review band"), for ~10 ms more
+/// per image, which one probe and a small enrolment can afford.
+pub const KIOSK_SEARCH_MODE: SearchMode = SearchMode::Accurate;
+
+/// Quality reports of the latest checks kept for the capture (the best frame of the passing run
+/// is at most `capture_frames` checks old).
+const REPORTS_KEPT: usize = 32;
 
 /// How many audit-log records the operator view lists.
 pub const RECENT_RECORDS: usize = 15;
@@ -63,8 +72,10 @@ pub enum Job {
     /// Detect + gate on one frame. The owner sends one at a time; a newer check queued behind
     /// an older one replaces it.
     Check { seq: u64, frame: Arc<RgbImage> },
-    /// Encode the probe, decide through `station::decide`, zero the images.
+    /// Encode the probe, decide through `station::decide`, zero the images. `seq`: the check of
+    /// the captured frame (its quality report goes into the record).
     Decide {
+        seq: u64,
         probe: RgbImage,
         gallery: Vec<Vec<u8>>,
         id: String,
@@ -104,6 +115,8 @@ pub enum Event {
     /// The models are loaded.
     Ready {
         models: String,
+        /// The gate's description now that it has loaded what it needs.
+        gate: String,
         load_ms: f64,
     },
     /// The engine could not start: the kiosk is out of service (the detail is for staff).
@@ -199,7 +212,7 @@ fn run(
         }
     };
     let t = Instant::now();
-    let loaded = VerifiedModels::locate(config.paths.models.as_deref())
+    let loaded = crate::station::verified_models(config.paths.models.as_deref())
         .and_then(|m| LocalVerifier::load(&m, PipelineConfig::default()));
     let mut verifier = match loaded {
         Ok(v) => v,
@@ -210,6 +223,13 @@ fn run(
             return;
         }
     };
+    if let Ok(m) = crate::station::verified_models(config.paths.models.as_deref()) {
+        // A gate without its extra model still works (landmark pose); `describe` says so.
+        let _ = config.gate.load(&m);
+    }
+    // The record's quality of the enrolment images is measured in `decide`: load its models now,
+    // not on the first person's decision. Without them records say why quality is null.
+    let _ = crate::station::warm_quality_meter(config.paths.models.as_deref());
     let models = verifier
         .pipeline
         .models()
@@ -219,11 +239,13 @@ fn run(
         .join(", ");
     if !send(Event::Ready {
         models,
+        gate: config.gate.describe(),
         load_ms: ms(t),
     }) {
         return;
     }
     let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut reports: VecDeque<(u64, QualityReport)> = VecDeque::new();
     loop {
         if pending.is_empty() {
             match jobs.recv() {
@@ -239,17 +261,32 @@ fn run(
             Job::Check { .. } if pending.iter().any(|j| matches!(j, Job::Check { .. })) => {
                 continue; // a newer frame is waiting: this one is stale
             }
-            Job::Check { seq, frame } => check(&mut verifier, config.gate.as_mut(), seq, &frame),
+            Job::Check { seq, frame } => {
+                let ev = check(&mut verifier, config.gate.as_mut(), seq, &frame);
+                if let Some(r) = config.gate.last_report() {
+                    if reports.len() == REPORTS_KEPT {
+                        reports.pop_front();
+                    }
+                    reports.push_back((seq, r.clone()));
+                }
+                ev
+            }
             Job::LookUp { id } => Event::LookedUp {
                 result: look_up(&config.enrolled, &id),
                 id,
             },
             Job::Decide {
+                seq,
                 probe,
                 gallery,
                 id,
                 attempt,
             } => {
+                let probe_quality = reports
+                    .iter()
+                    .find(|(s, _)| *s == seq)
+                    .map(|(_, r)| r.clone());
+                reports.clear();
                 let context = DecisionContext {
                     operator: None,
                     claimed_id: Some(id.clone()),
@@ -257,14 +294,24 @@ fn run(
                     attempt: Some(attempt),
                     // Enrolment file names are the person's; the record keeps digests only.
                     gallery_names: Vec::new(),
+                    quality: None,
                 };
-                let result =
-                    decide_probe(&mut verifier, recorder.as_ref(), probe, gallery, context).map(
-                        |mut d| {
-                            d.attempt = attempt;
-                            Box::new(d)
-                        },
-                    );
+                let quality = QualityInputs {
+                    probe: probe_quality,
+                    models: config.paths.models.clone(),
+                };
+                let result = decide_probe(
+                    &mut verifier,
+                    recorder.as_ref(),
+                    probe,
+                    gallery,
+                    context,
+                    quality,
+                )
+                .map(|mut d| {
+                    d.attempt = attempt;
+                    Box::new(d)
+                });
                 let decided = result.is_ok();
                 let ev = Event::Decided {
                     id,
@@ -416,7 +463,7 @@ pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// PNG-encodes the probe, decides with liveness on (0.6), records, and zeroes every image buffer
+/// PNG-encodes the probe, decides (ACCURATE) with liveness on (0.6), records, and zeroes every image buffer
 /// it was given, whatever the outcome.
 pub fn decide_probe(
     verifier: &mut LocalVerifier,
@@ -424,6 +471,7 @@ pub fn decide_probe(
     mut probe: RgbImage,
     mut gallery: Vec<Vec<u8>>,
     context: DecisionContext,
+    quality: QualityInputs,
 ) -> Result<DecisionDetails, DecideFailure> {
     let t = Instant::now();
     let claimed_id = context.claimed_id.clone().unwrap_or_default();
@@ -449,7 +497,7 @@ pub fn decide_probe(
             true,
         ));
     };
-    let request = match ValidRequest::from_bytes(png, gallery, SearchMode::Fast) {
+    let request = match ValidRequest::from_bytes(png, gallery, KIOSK_SEARCH_MODE) {
         Ok(r) => r,
         // Only a gallery over the limit fails here, and the lookup caps it; the moved buffers
         // were dropped inside the error path without zeroing, which cannot happen in practice.
@@ -459,6 +507,7 @@ pub fn decide_probe(
     request.0.liveness_min_score = Some(DEFAULT_LIVENESS_MIN_SCORE);
     let options = DecideOptions {
         context,
+        quality,
         ..DecideOptions::default()
     };
     let decided = decide(verifier, &request.0, recorder, options);

@@ -83,6 +83,11 @@ pub struct DecisionContext {
     pub attempt: Option<u32>,
     /// The gallery images' file names (base names only), in gallery order, for the history.
     pub gallery_names: Vec<String>,
+    /// The images' capture quality as `station::decide` measured it: `probe` (a
+    /// `vision::quality::QualityReport` or null), `probeNote` (why null), `probeMeasuredBy`, and
+    /// `gallery` (`{report, note}` in request order). Filled by `decide`, not by its callers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Value>,
 }
 
 /// A change of a setting that affects decisions (threshold, mode, engine, review band),
@@ -223,6 +228,8 @@ pub fn build_record(
         "attempt": options.context.attempt,
         "galleryNames": options.context.gallery_names,
     });
+    let mut station = station;
+    add_quality(&mut station, options.context.quality.as_ref());
     json!({
         "id": stamp.record_id(),
         "data": data,
@@ -232,6 +239,35 @@ pub fn build_record(
         },
         "station": station,
     })
+}
+
+/// `station.quality` (the probe's measures and action codes) and `station.gallery[i].quality`
+/// (each gallery image's, matched by its request index); null with a note when not measured.
+fn add_quality(station: &mut Value, quality: Option<&Value>) {
+    let Some(q) = quality else {
+        station["quality"] = json!({
+            "probe": Value::Null,
+            "probeNote": "not measured (this record was not made through station::decide)",
+        });
+        return;
+    };
+    station["quality"] = json!({
+        "probe": q["probe"],
+        "probeNote": q["probeNote"],
+        "probeMeasuredBy": q["probeMeasuredBy"],
+    });
+    let per_image = q["gallery"].as_array().cloned().unwrap_or_default();
+    if let Some(gallery) = station["gallery"].as_array_mut() {
+        for g in gallery {
+            let entry = g["index"]
+                .as_u64()
+                .and_then(|i| per_image.get(i as usize))
+                .cloned()
+                .unwrap_or(json!({"report": null, "note": "not measured"}));
+            g["quality"] = entry["report"].clone();
+            g["qualityNote"] = entry["note"].clone();
+        }
+    }
 }
 
 /// Builds the unsigned record of a liveness-only decision, in the shape of Verifik's `liveness`
@@ -319,6 +355,32 @@ mod tests {
         assert_eq!(verifik_date(t), "September 29, 2023 6:57 PM");
         let m = time::macros::datetime!(2024-01-16 00:05:00 UTC);
         assert_eq!(verifik_date(m), "January 16, 2024 12:05 AM");
+    }
+
+    #[test]
+    fn quality_goes_to_the_probe_and_to_each_gallery_image_by_index() {
+        let mut station = json!({"gallery": [{"index": 1}, {"index": 0}]});
+        let q = json!({
+            "probe": {"passed": true},
+            "probeNote": null,
+            "probeMeasuredBy": "station",
+            "gallery": [
+                {"report": {"passed": false}, "note": null},
+                {"report": null, "note": "decode failed"},
+            ],
+        });
+        add_quality(&mut station, Some(&q));
+        assert_eq!(station["quality"]["probe"]["passed"], true);
+        assert_eq!(station["quality"]["probeMeasuredBy"], "station");
+        assert_eq!(station["gallery"][0]["quality"], Value::Null);
+        assert_eq!(station["gallery"][0]["qualityNote"], "decode failed");
+        assert_eq!(station["gallery"][1]["quality"]["passed"], false);
+        let mut bare = json!({"gallery": []});
+        add_quality(&mut bare, None);
+        assert_eq!(bare["quality"]["probe"], Value::Null);
+        assert!(bare["quality"]["probeNote"]
+            .as_str()
+            .is_some_and(|n| n.contains("not measured")));
     }
 
     #[test]

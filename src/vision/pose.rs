@@ -110,6 +110,57 @@ impl HeadPoseModel {
             rows: POSE_INPUT,
         };
         resize_to_bgr_planar(img, region, target, &mut self.input);
+        self.run()
+    }
+
+    /// Pose of the face in `bbox` seen in a crop turned by `degrees` about the box centre (the
+    /// crop's x axis along the image direction at `degrees`, the eye line's convention): a face
+    /// rolled by `degrees` looks upright in it, so the model's roll is the residual. The model
+    /// underestimates large rolls (its training range), so the kiosk refines a tilt this way.
+    pub fn estimate_turned(
+        &mut self,
+        img: &image::RgbImage,
+        bbox: &BoundingBox,
+        degrees: f32,
+    ) -> Result<Pose, VisionError> {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let finite = [bbox.x, bbox.y, bbox.width, bbox.height, degrees]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || w < 1.0 || h < 1.0 || bbox.width < 1.0 || bbox.height < 1.0 {
+            return Err(VisionError::DegenerateFace);
+        }
+        let (cx, cy) = bbox.centre();
+        let (s, c) = degrees.to_radians().sin_cos();
+        let plane = POSE_INPUT * POSE_INPUT;
+        let raw = img.as_raw();
+        let at =
+            |x: usize, y: usize, ch: usize| f32::from(raw[(y * img.width() as usize + x) * 3 + ch]);
+        for v in 0..POSE_INPUT {
+            for u in 0..POSE_INPUT {
+                let du = ((u as f32 + 0.5) / POSE_INPUT as f32 - 0.5) * bbox.width;
+                let dv = ((v as f32 + 0.5) / POSE_INPUT as f32 - 0.5) * bbox.height;
+                // Bilinear, clamped to the edge.
+                let x = (cx + c * du - s * dv).clamp(0.0, w - 1.0);
+                let y = (cy + s * du + c * dv).clamp(0.0, h - 1.0);
+                let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                let (x1, y1) = (
+                    (x0 + 1).min(img.width() as usize - 1),
+                    (y0 + 1).min(img.height() as usize - 1),
+                );
+                let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+                for ch in 0..3 {
+                    let top = at(x0, y0, ch) * (1.0 - fx) + at(x1, y0, ch) * fx;
+                    let bot = at(x0, y1, ch) * (1.0 - fx) + at(x1, y1, ch) * fx;
+                    // BGR planes.
+                    self.input[(2 - ch) * plane + v * POSE_INPUT + u] = top * (1.0 - fy) + bot * fy;
+                }
+            }
+        }
+        self.run()
+    }
+
+    fn run(&mut self) -> Result<Pose, VisionError> {
         let tensor = TensorRef::from_array_view((
             [1usize, 3, POSE_INPUT, POSE_INPUT],
             self.input.as_slice(),

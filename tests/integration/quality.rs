@@ -466,3 +466,41 @@ fn the_cli_prints_one_line_per_measure_and_json() {
     // Nothing is written: quality is a measurement, not a decision.
     assert!(!dir.path().join("audit.jsonl").exists());
 }
+
+/// Every decision's record carries the probe's measures and codes and each gallery image's:
+/// `compare --json` goes through `station::decide` like the kiosk (tests/integration/kiosk.rs
+/// checks a kiosk record).
+#[test]
+fn a_compare_record_holds_the_probe_and_gallery_quality() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = common::data(FRAME).display().to_string();
+    let dark = dir.path().join("dark.png");
+    gain(&image(FRAME), 0.2).save(&dark).expect("save");
+    let run = common::station(
+        dir.path(),
+        &[
+            "compare",
+            "--probe",
+            &probe,
+            "--gallery",
+            &dark.display().to_string(),
+            "--json",
+            "--no-liveness",
+        ],
+    );
+    let r = run.json();
+    let q = &r["station"]["quality"];
+    assert_eq!(q["probeMeasuredBy"], "station", "{q}");
+    let measures = q["probe"]["measures"].as_array().expect("probe measures");
+    assert_eq!(measures.len(), QualityReport::measure_names().len());
+    assert!(measures
+        .iter()
+        .any(|m| m["name"] == "sharpness" && m["value"].as_f64().is_some()));
+    assert_eq!(q["probe"]["passed"], true, "{q}");
+    let g = &r["station"]["gallery"][0]["quality"];
+    assert_eq!(g["passed"], false, "{g}");
+    assert!(g["actions"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|c| c == "too_dark")));
+    facestation::record::verify_record(&r).expect("the record with its quality verifies");
+}
