@@ -246,6 +246,30 @@ fn record_quality(
         Ok(r) => json!({ "report": r, "note": Value::Null }),
         Err(why) => json!({ "report": Value::Null, "note": why }),
     };
+    // The local engine measured every image on its own decode and detection: use that (a second
+    // decode and detection here would cost about as much as the compare's own).
+    if let Some(q) = &outcome.quality {
+        let (probe, source) = match probe {
+            Some(r) => (report(Ok(r)), "kiosk gate (the captured frame)"),
+            None => (report(Ok(q.probe.clone())), "engine"),
+        };
+        let gallery: Vec<Value> = q
+            .gallery
+            .iter()
+            .map(|g| {
+                report(
+                    g.clone()
+                        .ok_or_else(|| "the image could not be decoded".to_string()),
+                )
+            })
+            .collect();
+        return json!({
+            "probe": probe["report"],
+            "probeNote": probe["note"],
+            "probeMeasuredBy": source,
+            "gallery": gallery,
+        });
+    }
     let (probe, source) = match probe {
         Some(r) => (report(Ok(r)), "kiosk gate (the captured frame)"),
         None => (

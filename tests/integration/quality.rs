@@ -490,7 +490,7 @@ fn a_compare_record_holds_the_probe_and_gallery_quality() {
     );
     let r = run.json();
     let q = &r["station"]["quality"];
-    assert_eq!(q["probeMeasuredBy"], "station", "{q}");
+    assert_eq!(q["probeMeasuredBy"], "engine", "{q}");
     let measures = q["probe"]["measures"].as_array().expect("probe measures");
     assert_eq!(measures.len(), QualityReport::measure_names().len());
     assert!(measures
