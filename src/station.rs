@@ -30,11 +30,15 @@ pub struct DecideOptions {
     pub review_band: Option<ReviewBand>,
     /// How the images' capture quality (`station.quality` of the record) is found.
     pub quality: QualityInputs,
+    /// What the request's threshold rests on when the front end chose it on data (the QA
+    /// workbench's operating point); `None`: what the engine says.
+    pub threshold_basis: Option<String>,
 }
 
-/// What `decide` is given for the capture quality it records. By default it measures every image
-/// itself with the station's detector and head-pose model (also for a remote engine, when the
-/// models are here); without them the record says `null` and why.
+/// What `decide` is given for the capture quality it records. The local engine measures every
+/// image on its own decode and detection; for a remote engine `decide` measures them with the
+/// station's detector and head-pose model when the models are here, else the record says `null`
+/// and why.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QualityInputs {
     /// The probe's report, already measured on exactly the probe's pixels (the kiosk's gate on
@@ -78,6 +82,9 @@ pub fn decide(
 ) -> Result<Decided, DecideError> {
     let started = recorder.now();
     let mut outcome = verifier.compare(request)?;
+    if let Some(basis) = options.threshold_basis {
+        outcome.threshold_basis = basis;
+    }
     let band = options
         .review_band
         .unwrap_or_else(|| ReviewBand::default_for(outcome.search_mode));

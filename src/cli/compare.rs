@@ -163,6 +163,7 @@ fn run_inner(paths: &StationPaths, args: CompareArgs) -> Result<ExitCode, CliErr
                 probe: None,
                 models: paths.models.clone(),
             },
+            threshold_basis: None,
         },
     )
     .map_err(|e| name_probe(CliError::from(e), &args))?;

@@ -213,18 +213,10 @@ pub(super) fn compare(
     })?;
     let options = DecideOptions {
         context: job.context.clone(),
+        threshold_basis: job.threshold_basis.clone(),
         ..DecideOptions::default()
     };
-    let decided = match job.threshold_basis.clone() {
-        Some(basis) => decide(
-            &mut StatedBasis { inner: v, basis },
-            &request,
-            recorder,
-            options,
-        ),
-        None => decide(v, &request, recorder, options),
-    }
-    .map_err(|e| match e {
+    let decided = decide(v, &request, recorder, options).map_err(|e| match e {
         DecideError::Engine(e) => CompareError::Engine(e),
         DecideError::Record(e) => CompareError::NotRecorded(e.to_string()),
     })?;
@@ -236,34 +228,4 @@ pub(super) fn compare(
         signature_valid,
         click_to_result_ms: ms_since(clock, clicked),
     }))
-}
-
-/// A verifier whose outcomes state `basis` as what their threshold rests on: the station's
-/// threshold came from the QA workbench, and the engine only knows it was "from the request".
-struct StatedBasis<'a> {
-    inner: &'a mut dyn Verifier,
-    basis: String,
-}
-
-impl Verifier for StatedBasis<'_> {
-    fn compare(
-        &mut self,
-        request: &ValidRequest,
-    ) -> Result<crate::engine::CompareOutcome, EngineError> {
-        let mut outcome = self.inner.compare(request)?;
-        outcome.threshold_basis = self.basis.clone();
-        Ok(outcome)
-    }
-
-    fn liveness(
-        &mut self,
-        image: &[u8],
-        min_score: f64,
-    ) -> Result<crate::engine::LivenessOutcome, EngineError> {
-        self.inner.liveness(image, min_score)
-    }
-
-    fn name(&self) -> String {
-        self.inner.name()
-    }
 }
