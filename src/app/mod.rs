@@ -206,16 +206,21 @@ pub struct StationApp {
 impl StationApp {
     /// Restores settings, starts the worker (which loads the models) and the camera.
     pub fn new(cc: &eframe::CreationContext<'_>, options: StationOptions) -> Self {
-        let settings = if options.fresh_settings {
+        let mut settings = if options.fresh_settings {
             Settings::default()
         } else {
             cc.storage
                 .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
                 .unwrap_or_default()
         };
+        let reset = settings.reconcile_score_scale();
         // `--redact` is a property of this run (StationOptions), never a persisted setting: one
         // screenshot run must not pixelate every later run.
-        Self::with_settings(cc.egui_ctx.clone(), options, settings)
+        let mut app = Self::with_settings(cc.egui_ctx.clone(), options, settings);
+        if let Some(why) = reset {
+            app.notify_info(why);
+        }
+        app
     }
 
     pub fn with_settings(ctx: egui::Context, options: StationOptions, settings: Settings) -> Self {

@@ -13,7 +13,7 @@ use serde_json::Value;
 pub use super::commands::Command;
 use super::worker::{Analysis, Badge, CompareDone, CompareError, EngineInfo, SetupProblem};
 use crate::api::SearchMode;
-use crate::engine::score::default_threshold;
+use crate::engine::score::{default_threshold, SCORE_SCALE};
 use crate::engine::verdict::{Judgement, Reason};
 use crate::engine::{EngineError, ImageRole};
 use crate::vision::liveness::DEFAULT_LIVENESS_MIN_SCORE;
@@ -42,6 +42,11 @@ pub struct Settings {
     pub remote_url: String,
     /// Thresholds applied from the QA workbench, at most one per mode, with their basis.
     pub applied_thresholds: Vec<AppliedThreshold>,
+    /// The score scale the thresholds above were chosen on (`engine::score::SCORE_SCALE`);
+    /// empty in settings saved before it was stored (hence the field's own default: the
+    /// container's would claim the current scale).
+    #[serde(default)]
+    pub score_scale: String,
 }
 
 /// A threshold chosen in the QA workbench for one mode, and what it rests on
@@ -62,6 +67,25 @@ impl Settings {
     pub fn set_applied(&mut self, a: AppliedThreshold) {
         self.applied_thresholds.retain(|x| x.mode != a.mode);
         self.applied_thresholds.push(a);
+    }
+
+    /// Settings saved on another score scale keep everything but their thresholds: those go
+    /// back to the mode's default (and the workbench's are dropped). Returns what was dropped,
+    /// for the operator, or `None` when the scale is the current one.
+    pub fn reconcile_score_scale(&mut self) -> Option<String> {
+        if self.score_scale == SCORE_SCALE {
+            return None;
+        }
+        let was = self.compare_threshold;
+        self.applied_thresholds.clear();
+        self.compare_threshold = default_threshold(self.mode);
+        self.score_scale = SCORE_SCALE.into();
+        Some(format!(
+            "Recognition models changed: the saved threshold {was:.4} was on the old score scale; \
+             now {:.4}, the {} default",
+            self.compare_threshold,
+            self.mode.as_str()
+        ))
     }
 
     pub fn clear_applied(&mut self, mode: SearchMode) {
@@ -106,6 +130,7 @@ impl Default for Settings {
             engine: EngineChoice::Local,
             remote_url: crate::engine::remote::DEFAULT_BASE_URL.into(),
             applied_thresholds: Vec::new(),
+            score_scale: SCORE_SCALE.into(),
         }
     }
 }
@@ -274,5 +299,27 @@ impl ShownRecord {
             signature,
             from_log,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_saved_on_the_old_score_scale_go_back_to_the_default() {
+        // Settings as the first release saved them: FAST 0.62 on the dlib distance map, no scale.
+        let saved = r#"{"mode":"FAST","compare_threshold":0.62,"remote_url":"http://x"}"#;
+        let mut s: Settings = serde_json::from_str(saved).expect("old settings parse");
+        assert_eq!(s.score_scale, "");
+        let why = s.reconcile_score_scale().expect("reset");
+        assert_eq!(s.compare_threshold, default_threshold(SearchMode::Fast));
+        assert!(why.contains("0.6200") && why.contains("0.9930"), "{why}");
+        // What else was saved stays.
+        assert_eq!(s.remote_url, "http://x");
+        // On the current scale nothing changes, an operator's threshold included.
+        s.compare_threshold = 0.995;
+        assert_eq!(s.reconcile_score_scale(), None);
+        assert_eq!(s.compare_threshold, 0.995);
     }
 }

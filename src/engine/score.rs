@@ -124,6 +124,13 @@ pub mod fitted {
 /// 3,811 images of LFW folds 1-5 (2,086 people), `facestation eval --all-impostors`.
 pub const DEV_IMPOSTOR_PAIRS: u64 = 7_255_541;
 
+/// Names the scale the scores of both modes are on (models, calibrations, plans). A threshold
+/// saved on another scale means something else: front ends that persist thresholds store this
+/// beside them and drop thresholds saved under another (the first release's 0.62 on the dlib
+/// distance map would be near the EER here, an FMR of about 1%).
+pub const SCORE_SCALE: &str =
+    "2026-12: FAST cascade(dlib-int8>>reid@0.2..0.999), ACCURATE fuse(reid,dlib-int8+flip), calibrated on LFW folds 1-5";
+
 /// Default compare threshold per mode: the score where the false-match rate on all cross-identity
 /// pairs of the LFW folds 1-5 images is 0.01% (docs/recognition.md, "Operating points"). At 0.1%
 /// the dlib-based configurations matched 4-5 of 1,600 webcam-frame-vs-photo impostor pairs (and
