@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real station windows under Xvfb, screenshotted into assets/: a gallery of 8 images, a probe
 # captured from the file camera (Space) and compared (Enter), at 1280x800 and at 1920x1080.
-# Photos are pixelated (--redact): the test photos under ../shared must not be published.
+# Photos are pixelated (--redact): the test photos under ../shared must not be published. The
+# window starts from default settings (its own XDG_DATA_HOME), so the shots do not depend on this
+# machine's saved settings.
 # Writes assets/station-1280x800.png and assets/station-1920x1080.png (and assets/station.png,
 # the 1280x800 one). Needs xvfb, xauth, xdotool, imagemagick (import).
 set -euo pipefail
@@ -35,7 +37,7 @@ for f in "$faces"/*/*.jpg; do
   gallery+=("$f")
 done
 ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$root/.cache/ort/libonnxruntime.so.1.31.1}" \
-  FACESTATION_WINDOW_SIZE="$size" FACESTATION_FILE_DIALOG=egui \
+  FACESTATION_WINDOW_SIZE="$size" FACESTATION_FILE_DIALOG=egui XDG_DATA_HOME="$out/data" \
   "$bin" --models "$root/../shared/models" --camera-file "$out/frames" --redact \
   --gallery "${gallery[@]}" --log "$out/audit.jsonl" --key "$out/key.pem" &
 app=$!
