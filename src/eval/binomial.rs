@@ -16,9 +16,10 @@ pub struct RateInterval {
     pub method: &'static str,
 }
 
-/// ln Gamma(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
         0.999_999_999_999_809_9,
         676.520_368_121_885_1,
         -1_259.139_216_722_402_8,
@@ -30,22 +31,26 @@ fn ln_gamma(x: f64) -> f64 {
         1.505_632_735_149_311_6e-7,
     ];
     if x < 0.5 {
-        // Reflection.
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+        // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
+        return std::f64::consts::PI.ln()
+            - (std::f64::consts::PI * x).sin().abs().ln()
+            - ln_gamma(1.0 - x);
     }
     let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
+    let mut a = C[0];
+    let t = x + G + 0.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
     }
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
-/// Continued fraction of the incomplete beta (modified Lentz).
+/// Continued fraction of the incomplete beta (modified Lentz), as in Numerical Recipes `betacf`.
 fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     const TINY: f64 = 1e-300;
+    const EPS: f64 = 1e-16;
+    // Converges in O(sqrt(max(a, b))) steps on the side of the mean it is used on.
+    let max_iter = 1_000 + 20 * (a.max(b).sqrt() as usize);
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
     let mut d = 1.0 - qab * x / qap;
@@ -54,8 +59,8 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     }
     d = 1.0 / d;
     let mut h = d;
-    for m in 1..200_000 {
-        let m = f64::from(m);
+    for m in 1..=max_iter {
+        let m = m as f64;
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
         d = 1.0 + aa * d;
@@ -80,22 +85,22 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
         d = 1.0 / d;
         let del = d * c;
         h *= del;
-        if (del - 1.0).abs() < 1e-15 {
+        if (del - 1.0).abs() < EPS {
             break;
         }
     }
     h
 }
 
-/// The regularised incomplete beta I_x(a, b), a, b > 0.
-pub fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
+/// The regularised incomplete beta function I_x(a, b), a, b > 0, x in [0, 1].
+pub fn beta_inc(a: f64, b: f64, x: f64) -> f64 {
     if x <= 0.0 {
         return 0.0;
     }
     if x >= 1.0 {
         return 1.0;
     }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (-x).ln_1p();
     let front = ln_front.exp();
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_cf(a, b, x) / a
@@ -104,37 +109,52 @@ pub fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
     }
 }
 
-/// The x with I_x(a, b) = p, by bisection (I is increasing in x).
-fn inv_beta(a: f64, b: f64, p: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    for _ in 0..200 {
-        let mid = lo + (hi - lo) / 2.0;
+/// The p-quantile of the Beta(a, b) distribution (SciPy's `beta.ppf`), by bisection on
+/// [`beta_inc`] to a relative precision of ~1e-13.
+pub fn beta_quantile(p: f64, a: f64, b: f64) -> f64 {
+    if p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    for _ in 0..1100 {
+        let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
             break;
         }
-        if inc_beta(a, b, mid) < p {
+        if beta_inc(a, b, mid) < p {
             lo = mid;
         } else {
             hi = mid;
         }
+        if hi - lo <= 1e-13 * hi {
+            break;
+        }
     }
-    lo + (hi - lo) / 2.0
+    0.5 * (lo + hi)
 }
 
-/// The exact (Clopper-Pearson) two-sided 95% interval for k successes in n trials.
+/// The exact (Clopper-Pearson) two-sided 95% interval for k successes in n trials (SciPy's
+/// `beta.ppf` bounds; closed forms at k = 0 and k = n).
 pub fn clopper_pearson(k: u64, n: u64) -> RateInterval {
-    let alpha = 0.05;
+    let alpha = 0.05_f64;
     let (kf, nf) = (k as f64, n as f64);
     let rate = if n == 0 { 0.0 } else { kf / nf };
     let low = if k == 0 || n == 0 {
         0.0
+    } else if k >= n {
+        ((alpha / 2.0).ln() / nf).exp()
     } else {
-        inv_beta(kf, nf - kf + 1.0, alpha / 2.0)
+        beta_quantile(alpha / 2.0, kf, nf - kf + 1.0)
     };
     let high = if k >= n {
         1.0
+    } else if k == 0 {
+        -((alpha / 2.0).ln() / nf).exp_m1()
     } else {
-        inv_beta(kf + 1.0, nf - kf, 1.0 - alpha / 2.0)
+        beta_quantile(1.0 - alpha / 2.0, kf + 1.0, nf - kf)
     };
     RateInterval {
         k,
