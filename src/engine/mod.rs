@@ -2,6 +2,7 @@
 //! Runtime, and the types of what a comparison produces.
 
 pub mod local;
+pub mod plan;
 pub mod remote;
 pub mod score;
 pub mod verdict;
