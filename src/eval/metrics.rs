@@ -1,14 +1,15 @@
-//! Threshold sweeps and the verification metrics built on them.
-
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
+//! Threshold sweeps and the verification metrics built on them: the decision rule, the candidate
+//! thresholds, accuracy and the best threshold; k-fold, curves and per-source tables are siblings.
 
 use serde::{Deserialize, Serialize};
 
 use super::{EvalError, ScoredPair};
 
-/// Sources whose name starts with this are LFW-style folds used by [`kfold`].
-pub const FOLD_PREFIX: &str = "lfw_fold";
+pub use super::curves::{
+    eer, rates_at, roc, tar_at_far, threshold_at_fmr, Eer, OperatingPoint, RocPoint,
+};
+pub use super::folds::{kfold, kfold_correct, FoldResult, KFoldReport, FOLD_PREFIX};
+pub use super::sources::{per_source, SourceResult};
 
 /// Distance of the "accept everything" / "reject everything" candidate
 /// thresholds from the lowest / highest score. Small enough to stay outside
@@ -23,85 +24,31 @@ pub struct ThresholdChoice {
     pub accuracy: f64,
 }
 
-/// Result on one held-out fold: the threshold was chosen on the other folds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FoldResult {
-    pub source: String,
-    pub threshold: f64,
-    pub accuracy: f64,
-    /// Number of pairs in the held-out fold.
-    pub pairs: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KFoldReport {
-    pub folds: Vec<FoldResult>,
-    pub mean_accuracy: f64,
-    /// Population standard deviation over folds (divide by k), as LFW reports.
-    pub std_accuracy: f64,
-}
-
-/// One point of the ROC curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RocPoint {
-    pub threshold: f64,
-    /// Impostor pairs accepted / impostor pairs.
-    pub far: f64,
-    /// Genuine pairs accepted / genuine pairs.
-    pub tar: f64,
-}
-
-/// Rates at one threshold (same fields as a ROC point, named for reports).
-pub type OperatingPoint = RocPoint;
-
-/// Equal error rate and the (interpolated) threshold where it occurs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Eer {
-    pub eer: f64,
-    pub threshold: f64,
-}
-
-/// Breakdown for one source (dataset subset) at a fixed threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceResult {
-    pub source: String,
-    pub pairs: usize,
-    pub genuine: usize,
-    pub impostor: usize,
-    pub accuracy: f64,
-    /// Pairs with no score (no face found); counted as rejections.
-    pub no_face_pairs: usize,
-    /// Impostor pairs accepted.
-    pub false_matches: usize,
-    /// Genuine pairs rejected (including genuine pairs with no face).
-    pub false_non_matches: usize,
-}
-
 /// The score used for decisions: `None` and non-finite scores never match.
-fn usable(score: Option<f64>) -> Option<f64> {
+pub(super) fn usable(score: Option<f64>) -> Option<f64> {
     score.filter(|s| s.is_finite())
 }
 
 /// The single decision rule every metric uses.
-fn accepts(score: Option<f64>, threshold: f64) -> bool {
+pub(super) fn accepts(score: Option<f64>, threshold: f64) -> bool {
     usable(score).is_some_and(|s| s >= threshold)
 }
 
 /// A candidate threshold and what it accepts.
 #[derive(Debug, Clone, Copy)]
-struct Cut {
-    threshold: f64,
-    genuine_accepted: usize,
-    impostor_accepted: usize,
+pub(super) struct Cut {
+    pub(super) threshold: f64,
+    pub(super) genuine_accepted: usize,
+    pub(super) impostor_accepted: usize,
 }
 
 /// All distinct decisions on a pair set, by ascending threshold.
 #[derive(Debug)]
-struct Sweep {
-    cuts: Vec<Cut>,
+pub(super) struct Sweep {
+    pub(super) cuts: Vec<Cut>,
     /// All genuine / impostor pairs, including those without a score.
-    genuine: usize,
-    impostor: usize,
+    pub(super) genuine: usize,
+    pub(super) impostor: usize,
 }
 
 impl Sweep {
@@ -113,7 +60,7 @@ impl Sweep {
         cut.genuine_accepted + (self.impostor - cut.impostor_accepted)
     }
 
-    fn require_both_classes(&self) -> Result<(), EvalError> {
+    pub(super) fn require_both_classes(&self) -> Result<(), EvalError> {
         if self.genuine == 0 {
             return Err(EvalError::NoGenuinePairs);
         }
@@ -123,7 +70,7 @@ impl Sweep {
         Ok(())
     }
 
-    fn point(&self, cut: &Cut) -> RocPoint {
+    pub(super) fn point(&self, cut: &Cut) -> RocPoint {
         RocPoint {
             threshold: cut.threshold,
             far: ratio(cut.impostor_accepted, self.impostor),
@@ -134,7 +81,7 @@ impl Sweep {
 
 /// `num / den`, or 0 when `den == 0` (callers check classes first when a
 /// zero denominator would make the rate meaningless).
-fn ratio(num: usize, den: usize) -> f64 {
+pub(super) fn ratio(num: usize, den: usize) -> f64 {
     if den == 0 {
         0.0
     } else {
@@ -171,7 +118,9 @@ fn above(highest: f64) -> f64 {
     }
 }
 
-fn sweep<'a>(pairs: impl IntoIterator<Item = &'a ScoredPair>) -> Result<Sweep, EvalError> {
+pub(super) fn sweep<'a>(
+    pairs: impl IntoIterator<Item = &'a ScoredPair>,
+) -> Result<Sweep, EvalError> {
     let mut genuine = 0;
     let mut impostor = 0;
     let mut scored: Vec<(f64, bool)> = Vec::new();
@@ -241,7 +190,7 @@ pub fn accuracy_at(pairs: &[ScoredPair], threshold: f64) -> Result<f64, EvalErro
     accuracy_in(pairs, threshold)
 }
 
-fn accuracy_in<'a>(
+pub(super) fn accuracy_in<'a>(
     pairs: impl IntoIterator<Item = &'a ScoredPair>,
     threshold: f64,
 ) -> Result<f64, EvalError> {
@@ -274,7 +223,7 @@ pub fn best_threshold(pairs: &[ScoredPair]) -> Result<ThresholdChoice, EvalError
     best_in(pairs)
 }
 
-fn best_in<'a>(
+pub(super) fn best_in<'a>(
     pairs: impl IntoIterator<Item = &'a ScoredPair>,
 ) -> Result<ThresholdChoice, EvalError> {
     let sw = sweep(pairs)?;
@@ -316,291 +265,23 @@ fn best_in<'a>(
     })
 }
 
-/// Order strings with embedded numbers numerically (`lfw_fold2` before
-/// `lfw_fold10`), falling back to plain byte order so the order is total.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
-    fn chunks(s: &str) -> Vec<(bool, &str)> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
-                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
-                start = i;
-            }
-        }
-        out
-    }
-    let (ca, cb) = (chunks(a), chunks(b));
-    for (x, y) in ca.iter().zip(cb.iter()) {
-        let ord = match (x, y) {
-            ((true, dx), (true, dy)) => {
-                let (dx, dy) = (dx.trim_start_matches('0'), dy.trim_start_matches('0'));
-                dx.len().cmp(&dy.len()).then_with(|| dx.cmp(dy))
-            }
-            ((_, sx), (_, sy)) => sx.cmp(sy),
-        };
-        if ord != Ordering::Equal {
-            return ord;
-        }
-    }
-    ca.len().cmp(&cb.len()).then_with(|| a.cmp(b))
-}
-
-/// LFW-protocol k-fold: folds are the distinct sources starting with
-/// [`FOLD_PREFIX`] (in natural order, so `lfw_fold10` comes last). For each
-/// fold the threshold is chosen by [`best_threshold`] on all *other* folds
-/// and accuracy is measured on the held-out fold, so no fold's accuracy is
-/// measured at a threshold tuned on itself. Pairs from other sources are
-/// ignored.
-pub fn kfold(pairs: &[ScoredPair]) -> Result<KFoldReport, EvalError> {
-    let mut sources: Vec<&str> = pairs
-        .iter()
-        .map(|p| p.source.as_str())
-        .filter(|s| s.starts_with(FOLD_PREFIX))
-        .collect();
-    sources.sort_by(|a, b| natural_cmp(a, b));
-    sources.dedup();
-    if sources.len() < 2 {
-        return Err(EvalError::TooFewFolds {
-            found: sources.len(),
-        });
-    }
-    let mut folds = Vec::with_capacity(sources.len());
-    for &fold in &sources {
-        let train = pairs
-            .iter()
-            .filter(|p| p.source != fold && sources.contains(&p.source.as_str()));
-        let choice = best_in(train)?;
-        let test: Vec<&ScoredPair> = pairs.iter().filter(|p| p.source == fold).collect();
-        folds.push(FoldResult {
-            source: fold.to_string(),
-            threshold: choice.threshold,
-            accuracy: accuracy_in(test.iter().copied(), choice.threshold)?,
-            pairs: test.len(),
-        });
-    }
-    let k = folds.len() as f64;
-    let mean = folds.iter().map(|f| f.accuracy).sum::<f64>() / k;
-    let var = folds
-        .iter()
-        .map(|f| (f.accuracy - mean).powi(2))
-        .sum::<f64>()
-        / k;
-    Ok(KFoldReport {
-        folds,
-        mean_accuracy: mean,
-        std_accuracy: var.sqrt(),
-    })
-}
-
-/// Whether each pair was decided correctly under the k-fold protocol (at its fold's threshold,
-/// chosen on the other folds), in input order; `None` for pairs outside the folds. The paired
-/// decisions two systems make this way are what a McNemar test compares.
-pub fn kfold_correct(pairs: &[ScoredPair]) -> Result<Vec<Option<bool>>, EvalError> {
-    let report = kfold(pairs)?;
-    Ok(pairs
-        .iter()
-        .map(|p| {
-            report
-                .folds
-                .iter()
-                .find(|f| f.source == p.source)
-                .map(|f| accepts(p.score, f.threshold) == p.same)
-        })
-        .collect())
-}
-
-/// ROC curve over all candidate thresholds, ordered by descending threshold
-/// (FAR and TAR non-decreasing, from "reject all" to "accept all"). With
-/// no-face pairs the curve ends below TAR = 1 / FAR = 1, as it should.
-pub fn roc(pairs: &[ScoredPair]) -> Result<Vec<RocPoint>, EvalError> {
-    let sw = sweep(pairs)?;
-    sw.require_both_classes()?;
-    Ok(sw.cuts.iter().rev().map(|c| sw.point(c)).collect())
-}
-
-/// FAR and TAR at a given threshold (e.g. the product's configured one).
-pub fn rates_at(pairs: &[ScoredPair], threshold: f64) -> Result<OperatingPoint, EvalError> {
-    if threshold.is_nan() {
-        return Err(EvalError::InvalidThreshold);
-    }
-    let mut sw = Sweep {
-        cuts: Vec::new(),
-        genuine: 0,
-        impostor: 0,
-    };
-    let mut cut = Cut {
-        threshold,
-        genuine_accepted: 0,
-        impostor_accepted: 0,
-    };
-    for p in pairs {
-        let acc = usize::from(accepts(p.score, threshold));
-        if p.same {
-            sw.genuine += 1;
-            cut.genuine_accepted += acc;
-        } else {
-            sw.impostor += 1;
-            cut.impostor_accepted += acc;
-        }
-    }
-    if pairs.is_empty() {
-        return Err(EvalError::NoPairs);
-    }
-    sw.require_both_classes()?;
-    Ok(sw.point(&cut))
-}
-
-fn check_rate(rate: f64) -> Result<(), EvalError> {
-    if (0.0..=1.0).contains(&rate) {
-        Ok(())
-    } else {
-        Err(EvalError::InvalidTarget(rate))
-    }
-}
-
-/// Lowest candidate threshold whose FAR is `<= far_target`.
-fn lowest_cut_within(sw: &Sweep, far_target: f64) -> Result<Cut, EvalError> {
-    if sw.impostor == 0 {
-        return Err(EvalError::NoImpostorPairs);
-    }
-    // FAR is non-increasing in the threshold, so the first cut (ascending)
-    // within the target is the lowest threshold and has the highest TAR.
-    // The last cut accepts nothing (FAR 0), so one is always found.
-    sw.cuts
-        .iter()
-        .find(|c| ratio(c.impostor_accepted, sw.impostor) <= far_target)
-        .copied()
-        .ok_or(EvalError::NoScoredPairs)
-}
-
-/// TAR at the lowest candidate threshold whose FAR is `<= far_target`: the
-/// reported FAR never exceeds the target (no interpolation across it), so
-/// the number is achievable with the returned threshold on this data.
-pub fn tar_at_far(pairs: &[ScoredPair], far_target: f64) -> Result<OperatingPoint, EvalError> {
-    check_rate(far_target)?;
-    let sw = sweep(pairs)?;
-    sw.require_both_classes()?;
-    let cut = lowest_cut_within(&sw, far_target)?;
-    Ok(sw.point(&cut))
-}
-
-/// Threshold for a target false match rate (= FAR), chosen as in
-/// [`tar_at_far`]. Only impostor pairs are needed, so a product default can
-/// be calibrated from impostor data alone.
-pub fn threshold_at_fmr(pairs: &[ScoredPair], fmr: f64) -> Result<f64, EvalError> {
-    check_rate(fmr)?;
-    let sw = sweep(pairs)?;
-    Ok(lowest_cut_within(&sw, fmr)?.threshold)
-}
-
-/// Equal error rate: where FAR and FRR (= 1 - TAR) cross.
-///
-/// Along ascending thresholds FAR falls and FRR rises. If some candidate has
-/// FAR == FRR exactly, that is the EER (threshold: middle of such candidates).
-/// Otherwise FAR and FRR are linearly interpolated between the two adjacent
-/// candidates that bracket the crossing, and the EER and threshold are taken
-/// at the interpolated crossing (the usual convention; it lies between two
-/// achievable operating points). If the curves never cross (many genuine
-/// pairs without a face make FRR > FAR everywhere), the candidate minimising
-/// |FAR - FRR| is used and the EER is (FAR + FRR) / 2 there.
-pub fn eer(pairs: &[ScoredPair]) -> Result<Eer, EvalError> {
-    let sw = sweep(pairs)?;
-    sw.require_both_classes()?;
-    let (ng, ni) = (sw.genuine as i128, sw.impostor as i128);
-    // Sign-exact FAR - FRR scaled by ng * ni, so equality is not a float test.
-    let diff: Vec<i128> = sw
-        .cuts
-        .iter()
-        .map(|c| c.impostor_accepted as i128 * ng - (ng - c.genuine_accepted as i128) * ni)
-        .collect();
-    let far = |i: usize| ratio(sw.cuts[i].impostor_accepted, sw.impostor);
-    let frr = |i: usize| 1.0 - ratio(sw.cuts[i].genuine_accepted, sw.genuine);
-    let t = |i: usize| sw.cuts[i].threshold;
-
-    let zeros: Vec<usize> = (0..diff.len()).filter(|&i| diff[i] == 0).collect();
-    if let (Some(&first), Some(&last)) = (zeros.first(), zeros.last()) {
-        return Ok(Eer {
-            eer: far(first),
-            threshold: t(first) + (t(last) - t(first)) / 2.0,
-        });
-    }
-    if let Some(k) = (0..diff.len().saturating_sub(1)).find(|&k| diff[k] > 0 && diff[k + 1] < 0) {
-        let (d0, d1) = (diff[k] as f64, diff[k + 1] as f64);
-        let alpha = d0 / (d0 - d1);
-        return Ok(Eer {
-            eer: far(k) + alpha * (far(k + 1) - far(k)),
-            threshold: t(k) + alpha * (t(k + 1) - t(k)),
-        });
-    }
-    let k = (0..diff.len())
-        .min_by_key(|&i| diff[i].unsigned_abs())
-        .ok_or(EvalError::NoScoredPairs)?;
-    Ok(Eer {
-        eer: (far(k) + frr(k)) / 2.0,
-        threshold: t(k),
-    })
-}
-
-/// Per-source breakdown at a fixed threshold, in natural source order.
-/// Empty input gives an empty list (every listed source has >= 1 pair, so
-/// each accuracy is defined).
-pub fn per_source(pairs: &[ScoredPair], threshold: f64) -> Vec<SourceResult> {
-    let mut by_source: BTreeMap<&str, SourceResult> = BTreeMap::new();
-    for p in pairs {
-        let r = by_source
-            .entry(p.source.as_str())
-            .or_insert_with(|| SourceResult {
-                source: p.source.clone(),
-                pairs: 0,
-                genuine: 0,
-                impostor: 0,
-                accuracy: 0.0,
-                no_face_pairs: 0,
-                false_matches: 0,
-                false_non_matches: 0,
-            });
-        r.pairs += 1;
-        if usable(p.score).is_none() {
-            r.no_face_pairs += 1;
-        }
-        let accepted = accepts(p.score, threshold);
-        if p.same {
-            r.genuine += 1;
-            r.false_non_matches += usize::from(!accepted);
-        } else {
-            r.impostor += 1;
-            r.false_matches += usize::from(accepted);
-        }
-    }
-    let mut out: Vec<SourceResult> = by_source
-        .into_values()
-        .map(|mut r| {
-            r.accuracy = ratio(r.pairs - r.false_matches - r.false_non_matches, r.pairs);
-            r
-        })
-        .collect();
-    out.sort_by(|a, b| natural_cmp(&a.source, &b.source));
-    out
-}
-
+/// Pair builders and a tiny generator shared by the metric modules' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod fixtures {
+    use super::ScoredPair;
 
-    const EPS: f64 = 1e-9;
+    pub const EPS: f64 = 1e-9;
 
-    fn close(a: f64, b: f64) -> bool {
+    pub fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < EPS
     }
 
     #[track_caller]
-    fn assert_close(a: f64, b: f64) {
+    pub fn assert_close(a: f64, b: f64) {
         assert!(close(a, b), "{a} != {b}");
     }
 
-    fn p(score: Option<f64>, same: bool, source: &str) -> ScoredPair {
+    pub fn p(score: Option<f64>, same: bool, source: &str) -> ScoredPair {
         ScoredPair {
             a: "a.jpg".into(),
             b: "b.jpg".into(),
@@ -610,7 +291,7 @@ mod tests {
         }
     }
 
-    fn set(genuine: &[f64], impostor: &[f64]) -> Vec<ScoredPair> {
+    pub fn set(genuine: &[f64], impostor: &[f64]) -> Vec<ScoredPair> {
         genuine
             .iter()
             .map(|&s| p(Some(s), true, "x"))
@@ -619,16 +300,16 @@ mod tests {
     }
 
     /// Tiny deterministic generator so property tests need no extra crate.
-    struct Lcg(u64);
+    pub struct Lcg(pub u64);
     impl Lcg {
-        fn next(&mut self) -> u64 {
+        pub fn next(&mut self) -> u64 {
             self.0 = self
                 .0
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             self.0 >> 33
         }
-        fn score(&mut self) -> Option<f64> {
+        pub fn score(&mut self) -> Option<f64> {
             match self.next() % 12 {
                 0 => None,
                 // Coarse grid so ties between classes are common.
@@ -637,7 +318,7 @@ mod tests {
         }
     }
 
-    fn random_pairs(rng: &mut Lcg, n: usize) -> Vec<ScoredPair> {
+    pub fn random_pairs(rng: &mut Lcg, n: usize) -> Vec<ScoredPair> {
         (0..n)
             .map(|_| {
                 let same = rng.next().is_multiple_of(2);
@@ -646,6 +327,12 @@ mod tests {
             })
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
 
     #[test]
     fn accuracy_hand_computed() {
@@ -828,198 +515,6 @@ mod tests {
                 assert!(acc <= best.accuracy + EPS);
             }
         }
-    }
-
-    #[test]
-    fn kfold_uses_other_folds_threshold() {
-        // Folds 1 and 2 separate at ~.5; fold 3 is shifted so its own best
-        // threshold would be ~.8, but it is evaluated at the threshold learnt
-        // on folds 1+2 and so loses its two high impostors.
-        let mut pairs = Vec::new();
-        for f in ["lfw_fold1", "lfw_fold2"] {
-            for s in [0.6, 0.7, 0.9] {
-                pairs.push(p(Some(s), true, f));
-            }
-            for s in [0.1, 0.2, 0.4] {
-                pairs.push(p(Some(s), false, f));
-            }
-        }
-        for s in [0.85, 0.9, 0.95] {
-            pairs.push(p(Some(s), true, "lfw_fold3"));
-        }
-        for s in [0.6, 0.7, 0.1] {
-            pairs.push(p(Some(s), false, "lfw_fold3"));
-        }
-        // Not a fold: ignored by k-fold (would otherwise shift thresholds).
-        pairs.push(p(Some(0.0), true, "selfies"));
-
-        let r = kfold(&pairs).unwrap();
-        let names: Vec<_> = r.folds.iter().map(|f| f.source.as_str()).collect();
-        assert_eq!(names, ["lfw_fold1", "lfw_fold2", "lfw_fold3"]);
-        assert!(r.folds.iter().all(|f| f.pairs == 6));
-
-        // Fold 3 held out: train on folds 1+2 -> gap .4|.6 -> threshold .5.
-        assert_close(r.folds[2].threshold, 0.5);
-        assert_close(r.folds[2].accuracy, 4.0 / 6.0);
-        // Fold 1 held out: train on fold 2 + fold 3. Sorted:
-        // .1 .1 .2 .4 (i) | .6i .6g | .7i .7g | .85g .9g .9g .95g
-        // The .6 and .7 ties cancel, so .5, .65 and .775 all reach 10/12;
-        // plateau .5..=.775, middle .6375 -> .65 is closest.
-        assert_close(r.folds[0].threshold, 0.65);
-        // Fold 1 at .65: g .7 .9 accepted, .6 rejected; all impostors rejected.
-        assert_close(r.folds[0].accuracy, 5.0 / 6.0);
-        assert_close(r.folds[1].threshold, 0.65);
-        assert_close(r.folds[1].accuracy, 5.0 / 6.0);
-
-        let mean = (5.0 / 6.0 + 5.0 / 6.0 + 4.0 / 6.0) / 3.0;
-        assert_close(r.mean_accuracy, mean);
-        let var = (2.0 * (5.0f64 / 6.0 - mean).powi(2) + (4.0f64 / 6.0 - mean).powi(2)) / 3.0;
-        assert_close(r.std_accuracy, var.sqrt());
-    }
-
-    #[test]
-    fn kfold_natural_order_and_identical_folds() {
-        let mut pairs = Vec::new();
-        for f in ["lfw_fold10", "lfw_fold2", "lfw_fold1"] {
-            pairs.push(p(Some(0.9), true, f));
-            pairs.push(p(Some(0.1), false, f));
-        }
-        let r = kfold(&pairs).unwrap();
-        let names: Vec<_> = r.folds.iter().map(|f| f.source.as_str()).collect();
-        assert_eq!(names, ["lfw_fold1", "lfw_fold2", "lfw_fold10"]);
-        assert_close(r.mean_accuracy, 1.0);
-        assert_close(r.std_accuracy, 0.0);
-        assert!(r.folds.iter().all(|f| close(f.threshold, 0.5)));
-    }
-
-    #[test]
-    fn natural_cmp_orders_numbers() {
-        let mut v = vec!["b", "a10", "a2", "a02", "a1", "a", "a1x"];
-        v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["a", "a1", "a1x", "a02", "a2", "a10", "b"]);
-    }
-
-    #[test]
-    fn roc_hand_computed() {
-        // g: .9 .6  i: .7 .1
-        let pairs = set(&[0.9, 0.6], &[0.7, 0.1]);
-        let r = roc(&pairs).unwrap();
-        let got: Vec<(f64, f64)> = r.iter().map(|q| (q.far, q.tar)).collect();
-        assert_eq!(
-            got,
-            [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
-        );
-        assert_close(r[1].threshold, 0.8);
-        assert_close(r[2].threshold, 0.65);
-        assert_close(r[3].threshold, 0.35);
-        assert!(r.windows(2).all(|w| w[0].threshold > w[1].threshold));
-    }
-
-    #[test]
-    fn tar_at_far_hand_computed() {
-        // 4 impostors .1 .2 .3 .65, 4 genuines .6 .7 .8 .9.
-        let pairs = set(&[0.6, 0.7, 0.8, 0.9], &[0.1, 0.2, 0.3, 0.65]);
-        let op = tar_at_far(&pairs, 0.0).unwrap();
-        assert_close(op.threshold, 0.675);
-        assert_close(op.far, 0.0);
-        assert_close(op.tar, 0.75);
-        let op = tar_at_far(&pairs, 0.25).unwrap();
-        assert_close(op.threshold, 0.45);
-        assert_close(op.far, 0.25);
-        assert_close(op.tar, 1.0);
-        // 0.2 < 0.25: must not round up to the .25 point.
-        let op = tar_at_far(&pairs, 0.2).unwrap();
-        assert_close(op.threshold, 0.675);
-        assert_close(op.far, 0.0);
-        assert_close(threshold_at_fmr(&pairs, 0.2).unwrap(), 0.675);
-        let op = tar_at_far(&pairs, 1.0).unwrap();
-        assert!(op.threshold < 0.1);
-        assert_close(op.far, 1.0);
-    }
-
-    #[test]
-    fn tar_at_far_never_exceeds_target() {
-        let mut rng = Lcg(42);
-        for _ in 0..40 {
-            let pairs = random_pairs(&mut rng, 60);
-            for target in [0.0, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.99, 1.0] {
-                let Ok(op) = tar_at_far(&pairs, target) else {
-                    continue;
-                };
-                assert!(op.far <= target, "far {} > target {target}", op.far);
-                let check = rates_at(&pairs, op.threshold).unwrap();
-                assert_eq!((check.far, check.tar), (op.far, op.tar));
-                // Lowest such threshold: every lower ROC point exceeds target.
-                for q in roc(&pairs).unwrap() {
-                    if q.threshold < op.threshold {
-                        assert!(q.far > target);
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn eer_exact_symmetric() {
-        // At .625 one impostor (.65) is accepted and one genuine (.6) is
-        // rejected: FAR = FRR = 1/4.
-        let pairs = set(&[0.6, 0.7, 0.8, 0.9], &[0.1, 0.2, 0.3, 0.65]);
-        let e = eer(&pairs).unwrap();
-        assert_close(e.eer, 0.25);
-        assert_close(e.threshold, 0.625);
-        // Perfectly separable: EER 0 at the middle of the zero-error range.
-        let e = eer(&set(&[0.8, 0.9], &[0.1, 0.2])).unwrap();
-        assert_close(e.eer, 0.0);
-        assert_close(e.threshold, 0.5);
-    }
-
-    #[test]
-    fn eer_interpolated() {
-        // g: .6 .8 .9  i: .1 .7. At .65: FAR 1/2, FRR 1/3 (d = 1/6);
-        // at .75: FAR 0, FRR 1/3 (d = -1/3). alpha = 1/3 -> EER 1/3 at .68333.
-        let pairs = set(&[0.6, 0.8, 0.9], &[0.1, 0.7]);
-        let e = eer(&pairs).unwrap();
-        assert_close(e.eer, 1.0 / 3.0);
-        assert_close(e.threshold, 0.65 + 0.1 / 3.0);
-    }
-
-    #[test]
-    fn eer_without_crossing_uses_closest_point() {
-        // 3 of 4 genuines and 3 of 4 impostors have no face: FRR >= 3/4 and
-        // FAR <= 1/4 everywhere, so the curves never cross.
-        let mut pairs = set(&[0.9], &[0.1]);
-        pairs.extend((0..3).map(|_| p(None, true, "x")));
-        pairs.extend((0..3).map(|_| p(None, false, "x")));
-        // Accept-all: FAR 1/4, FRR 3/4 (closest); never crosses.
-        let e = eer(&pairs).unwrap();
-        assert_close(e.eer, 0.5);
-        assert!(e.threshold < 0.1);
-    }
-
-    #[test]
-    fn per_source_hand_computed() {
-        let pairs = vec![
-            p(Some(0.9), true, "lfw_fold10"),
-            p(Some(0.2), true, "lfw_fold10"),
-            p(Some(0.1), false, "lfw_fold2"),
-            p(Some(0.7), false, "selfies"),
-            p(None, true, "selfies"),
-            p(Some(0.8), true, "selfies"),
-        ];
-        let r = per_source(&pairs, 0.5);
-        let names: Vec<_> = r.iter().map(|s| s.source.as_str()).collect();
-        assert_eq!(names, ["lfw_fold2", "lfw_fold10", "selfies"]);
-        assert_eq!((r[0].pairs, r[0].genuine, r[0].impostor), (1, 0, 1));
-        assert_close(r[0].accuracy, 1.0);
-        assert_eq!(r[1].false_non_matches, 1);
-        assert_close(r[1].accuracy, 0.5);
-        let s = &r[2];
-        assert_eq!(
-            (s.pairs, s.genuine, s.impostor, s.no_face_pairs),
-            (3, 2, 1, 1)
-        );
-        assert_eq!((s.false_matches, s.false_non_matches), (1, 1));
-        assert_close(s.accuracy, 1.0 / 3.0);
     }
 
     #[test]

@@ -20,10 +20,13 @@ pub mod binomial;
 pub mod cache;
 pub mod calibrate;
 pub mod candidates;
+mod curves;
+mod folds;
 pub mod impostors;
 mod metrics;
 mod pairs;
 pub mod runner;
+mod sources;
 mod stats;
 mod summary;
 
