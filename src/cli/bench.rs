@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// ONNX Runtime intra-op threads for the recognisers.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Pipelines a compare runs its images on side by side (default: the engine's, one per core
+    /// up to 4); 1 runs them one after another.
+    #[arg(long)]
+    pub pipelines: Option<usize>,
     /// 1:N: also time the probe against N gallery images (the --gallery files, cycled to N; the
     /// engine is called directly, past the API's 10-image cap) and against the first alone, and
     /// report the cost per extra gallery image.
@@ -106,6 +110,7 @@ fn profile(
     let config = PipelineConfig {
         embed_threads: args.threads,
         extra_recognisers: ids.clone(),
+        pipelines: 1,
         ..PipelineConfig::default()
     };
     let mut v = crate::engine::LocalVerifier::load(&models, config)?;
@@ -202,10 +207,13 @@ pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> 
         return profile(paths, &args, &csv);
     }
     let load = Instant::now();
-    let config = PipelineConfig {
+    let mut config = PipelineConfig {
         embed_threads: args.threads,
         ..PipelineConfig::default()
     };
+    if let Some(n) = args.pipelines {
+        config.pipelines = n.max(1);
+    }
     let mut verifier = local_verifier(paths, config)?;
     let load_ms = load.elapsed().as_secs_f64() * 1000.0;
     let plan = verifier.pipeline.plan(args.search_mode).name.clone();
@@ -242,6 +250,7 @@ pub fn run(paths: &StationPaths, args: BenchArgs) -> Result<ExitCode, CliError> 
         "liveness": !args.no_liveness,
         "runs": args.runs,
         "threads": args.threads,
+        "pipelines": verifier.pipelines(),
         "model_load_ms": load_ms,
         "compare_ms": TimingStats::from_millis(&t.wall),
         "stages_ms": {

@@ -263,6 +263,8 @@ pub fn run(paths: &StationPaths, args: EvalArgs) -> Result<ExitCode, CliError> {
     };
     let mut config = PipelineConfig {
         embed_threads: args.threads,
+        // Images one at a time on one thread: the per-image timings compare with the peer.
+        pipelines: 1,
         ..PipelineConfig::default()
     };
     let stages: Vec<Stage> = match &cands {

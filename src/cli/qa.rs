@@ -193,6 +193,7 @@ fn evaluate(paths: &StationPaths, a: QaRunArgs) -> Result<ExitCode, CliError> {
         }
         let config = PipelineConfig {
             embed_threads: a.threads,
+            pipelines: 1,
             ..PipelineConfig::default()
         };
         let mut verifier = local_verifier(paths, config)?;

@@ -134,10 +134,16 @@ pub fn run(paths: &StationPaths, args: ServeArgs) -> Result<ExitCode, CliError> 
     }
     let recorder = Arc::new(recorder(paths)?.with_checkpoint_on_close(true));
     let models = VerifiedModels::locate(paths.models.as_deref())?;
-    let mut config = ServeConfig::local(models, PipelineConfig::default(), recorder.clone());
+    let workers = args.workers.unwrap_or_else(server::default_workers).max(1);
+    // Concurrent requests already keep the cores busy: each worker's engine gets its share.
+    let pipeline = PipelineConfig {
+        pipelines: (server::default_workers() / workers).max(1),
+        ..PipelineConfig::default()
+    };
+    let mut config = ServeConfig::local(models, pipeline, recorder.clone());
     config.bind = args.bind;
     config.token = token;
-    config.workers = args.workers.unwrap_or_else(server::default_workers).max(1);
+    config.workers = workers;
     config.queue = args.queue;
     config.body_limit = args.body_limit_mb.saturating_mul(1024 * 1024);
     config.body_budget = args.body_budget_mb.map(|m| m.saturating_mul(1024 * 1024));

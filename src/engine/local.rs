@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use image::RgbImage;
 
+use super::parallel::run_jobs;
 use super::score::{default_threshold, threshold_basis};
 use super::{
     CompareOutcome, CompareQuality, Decision, EngineError, GalleryResult, ImageRole,
@@ -19,7 +20,7 @@ use crate::api::{SearchMode, ValidRequest};
 use crate::digest::sha256_hex;
 use crate::runtime::{Metric, RuntimeError, VerifiedModels, RECOGNISER_ROLE};
 use crate::vision::liveness::LivenessResult;
-use crate::vision::quality::{QualityAssessor, QualityThresholds};
+use crate::vision::quality::{QualityAssessor, QualityReport, QualityThresholds};
 use crate::vision::recognise::{Embedding, Recogniser};
 use crate::vision::{
     decode_image, DecodeLimits, Detector, DetectorConfig, Face, LivenessModels, VisionError,
@@ -57,6 +58,9 @@ pub struct PipelineConfig {
     pub accurate: Plan,
     /// Recognisers to load besides the modes' (ids or aliases; `eval` candidates).
     pub extra_recognisers: Vec<String>,
+    /// Pipelines (each with its own sessions) a compare runs its images on, side by side; 1 for
+    /// a tool that drives [`LocalVerifier::pipeline`] itself or runs several engines already.
+    pub pipelines: usize,
 }
 
 impl Default for PipelineConfig {
@@ -69,6 +73,7 @@ impl Default for PipelineConfig {
             fast: fast_plan(),
             accurate: accurate_plan(),
             extra_recognisers: Vec::new(),
+            pipelines: super::parallel::default_pipelines(),
         }
     }
 }
@@ -375,22 +380,198 @@ fn score_gallery(
     Ok(best)
 }
 
+/// One image of a request, decoded, with every face the detector found.
+struct Found {
+    img: RgbImage,
+    faces: Vec<Face>,
+    decode_ms: f64,
+    detect_ms: f64,
+}
+
+impl Pipeline {
+    /// Decodes one image of a request and detects its faces.
+    fn find(&mut self, bytes: &[u8], role: ImageRole) -> Result<Found, EngineError> {
+        let t = Instant::now();
+        let img = self.decode(bytes, role)?;
+        let decode_ms = ms(t);
+        let t = Instant::now();
+        let faces = self.detect(&img)?;
+        Ok(Found {
+            img,
+            faces,
+            decode_ms,
+            detect_ms: ms(t),
+        })
+    }
+}
+
+/// A job of a compare once its images are detected. `image` is 0 for the probe and i + 1 for
+/// gallery image i.
+enum Job<'a> {
+    Liveness {
+        img: &'a RgbImage,
+        face: Face,
+        min: f64,
+    },
+    /// Capture quality of `subject` (else of the largest face) among all the image's faces.
+    Quality {
+        image: usize,
+        found: &'a Found,
+        subject: Option<Face>,
+    },
+    /// One plan stage's descriptors of some faces of an image, for those faces' `slots`.
+    Describe {
+        image: usize,
+        img: &'a RgbImage,
+        faces: Vec<Face>,
+        slots: Vec<usize>,
+        stage: usize,
+    },
+}
+
+/// What a job produced, with where it goes, and the milliseconds it took.
+enum Output {
+    Liveness(LivenessResult),
+    Quality {
+        image: usize,
+        report: QualityReport,
+    },
+    Describe {
+        image: usize,
+        slots: Vec<usize>,
+        stage: usize,
+        descs: Vec<Embedding>,
+    },
+}
+
+impl Job<'_> {
+    fn run(&self, p: &mut Pipeline, plan: &Plan) -> Result<(Output, f64), EngineError> {
+        let t = Instant::now();
+        let out = match self {
+            Job::Liveness { img, face, min } => Output::Liveness(p.liveness(img, face, *min)?),
+            Job::Quality {
+                image,
+                found,
+                subject,
+            } => Output::Quality {
+                image: *image,
+                report: match subject {
+                    Some(f) => p.quality.assess_subject(&found.img, &found.faces, Some(f)),
+                    None => p.quality.assess(&found.img, &found.faces),
+                },
+            },
+            Job::Describe {
+                image,
+                img,
+                faces,
+                slots,
+                stage,
+            } => Output::Describe {
+                image: *image,
+                slots: slots.clone(),
+                stage: *stage,
+                descs: p.describe_stage(img, faces, &plan.stages[*stage].0)?,
+            },
+        };
+        Ok((out, ms(t)))
+    }
+}
+
+/// Puts each job's output where it belongs and adds its time to its stage; the first failure
+/// in job order is the compare's answer.
+fn place(
+    done: Vec<Result<(Output, f64), EngineError>>,
+    described: &mut [Option<Described>],
+    quality: &mut [Option<QualityReport>],
+    liveness: &mut Option<LivenessResult>,
+    timings: &mut Timings,
+) -> Result<(), EngineError> {
+    for result in done {
+        match result? {
+            (Output::Liveness(l), took) => {
+                timings.liveness_ms += took;
+                *liveness = Some(l);
+            }
+            (Output::Quality { image, report }, took) => {
+                timings.quality_ms += took;
+                if let Some(slot) = quality.get_mut(image) {
+                    *slot = Some(report);
+                }
+            }
+            (
+                Output::Describe {
+                    image,
+                    slots,
+                    stage,
+                    descs,
+                },
+                took,
+            ) => {
+                timings.embed_ms += took;
+                let set = described.get_mut(image).and_then(Option::as_mut);
+                match set {
+                    Some(set) if descs.len() == slots.len() => {
+                        for (k, e) in slots.into_iter().zip(descs) {
+                            if let Some(slot) = set.descs.get_mut(k).and_then(|d| d.get_mut(stage))
+                            {
+                                *slot = Some(e);
+                            }
+                        }
+                    }
+                    _ => return Err(VisionError::DegenerateFace.into()),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// The local engine: a [`Pipeline`] behind the [`Verifier`] trait.
+/// The local engine: a [`Pipeline`] behind the [`Verifier`] trait, and `config.pipelines - 1`
+/// more (their own sessions) that a compare's jobs run on side by side ([`run_jobs`]).
 pub struct LocalVerifier {
+    /// The first pipeline: evaluation and benchmarks drive it directly, one image at a time.
     pub pipeline: Pipeline,
+    helpers: Vec<Pipeline>,
 }
 
 impl LocalVerifier {
     pub fn new(pipeline: Pipeline) -> Self {
-        Self { pipeline }
+        Self {
+            pipeline,
+            helpers: Vec::new(),
+        }
     }
 
+    /// Loads `config.pipelines` pipelines, in parallel (loading is mostly session creation).
     pub fn load(models: &VerifiedModels, config: PipelineConfig) -> Result<Self, RuntimeError> {
-        Ok(Self::new(Pipeline::load(models, config)?))
+        let extra = config.pipelines.max(1) - 1;
+        let (first, helpers) = std::thread::scope(|s| {
+            let loading: Vec<_> = (0..extra)
+                .map(|_| s.spawn(|| Pipeline::load(models, config.clone())))
+                .collect();
+            let first = Pipeline::load(models, config.clone());
+            let helpers: Vec<_> = loading
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            (first, helpers)
+        });
+        Ok(Self {
+            pipeline: first?,
+            helpers: helpers.into_iter().collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// How many pipelines a compare runs on.
+    pub fn pipelines(&self) -> usize {
+        1 + self.helpers.len()
     }
 }
 
@@ -403,110 +584,235 @@ impl Verifier for LocalVerifier {
         let start = Instant::now();
         let mut timings = Timings::default();
         let mode = request.search_mode;
-        let p = &mut self.pipeline;
+        let plan = self.pipeline.plan(mode).clone();
+        let mut pipes: Vec<&mut Pipeline> = std::iter::once(&mut self.pipeline)
+            .chain(self.helpers.iter_mut())
+            .collect();
 
-        let t = Instant::now();
-        let probe = p.decode(&request.probe, ImageRole::Probe)?;
-        timings.decode_ms += ms(t);
-        let t = Instant::now();
-        let faces = p.detect(&probe)?;
-        timings.detect_ms += ms(t);
+        // 1. Decode and detect every image, side by side.
+        let inputs: Vec<(ImageRole, &[u8])> =
+            std::iter::once((ImageRole::Probe, &request.probe[..]))
+                .chain(
+                    request
+                        .gallery
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| (ImageRole::Gallery(i), &b[..])),
+                )
+                .collect();
+        let mut found = run_jobs(&mut pipes, &inputs, |p, (role, bytes)| p.find(bytes, *role));
+        for f in found.iter().flatten() {
+            timings.decode_ms += f.decode_ms;
+            timings.detect_ms += f.detect_ms;
+        }
+        let probe = found.remove(0)?;
         let policy = if request.largest_probe_face {
             FacePolicy::Largest
         } else {
             FacePolicy::RefuseSeveral
         };
-        let (probe_face, _) =
-            Pipeline::choose_face(&faces, policy, ImageRole::Probe, probe.dimensions())?;
-        let t = Instant::now();
-        let probe_quality = p.quality.assess_subject(&probe, &faces, Some(&probe_face));
-        timings.quality_ms += ms(t);
-        let mut gallery_quality = Vec::with_capacity(request.gallery.len());
-        let liveness = match request.liveness_min_score {
-            Some(min) => {
-                let t = Instant::now();
-                let l = p.liveness(&probe, &probe_face, min)?;
-                timings.liveness_ms += ms(t);
-                Some(l)
+        let (probe_face, _) = Pipeline::choose_face(
+            &probe.faces,
+            policy,
+            ImageRole::Probe,
+            probe.img.dimensions(),
+        )?;
+        // One bad gallery file does not abort the compare: it is named in the outcome.
+        let mut unreadable: Vec<Option<String>> = Vec::with_capacity(found.len());
+        let mut images: Vec<Option<Found>> = Vec::with_capacity(found.len());
+        for f in found {
+            match f {
+                Ok(f) => {
+                    unreadable.push(None);
+                    images.push(Some(f));
+                }
+                Err(EngineError::Decode { source, .. }) => {
+                    unreadable.push(Some(source.to_string()));
+                    images.push(None);
+                }
+                Err(e) => return Err(e),
             }
-            None => None,
-        };
-        let plan = p.plan(mode).clone();
-        let t = Instant::now();
-        let descs = p.describe(&probe, &[probe_face], mode)?;
-        timings.embed_ms += ms(t);
-        let mut probe_set = Described {
-            faces: vec![probe_face],
-            descs,
-        };
+        }
 
+        // 2. Liveness, quality and the plan's eager descriptors of every image, side by side.
+        // Image 0 is the probe (its one chosen face), image i + 1 gallery image i (all its faces).
+        let all: Vec<Option<(&RgbImage, Vec<Face>)>> =
+            std::iter::once(Some((&probe.img, vec![probe_face])))
+                .chain(
+                    images
+                        .iter()
+                        .map(|g| g.as_ref().map(|g| (&g.img, g.faces.clone()))),
+                )
+                .collect();
+        let mut jobs = Vec::new();
+        for stage in 0..plan.eager() {
+            for (image, f) in all.iter().enumerate() {
+                if let Some((img, faces)) = f.as_ref().filter(|(_, faces)| !faces.is_empty()) {
+                    jobs.push(Job::Describe {
+                        image,
+                        img,
+                        faces: faces.clone(),
+                        slots: (0..faces.len()).collect(),
+                        stage,
+                    });
+                }
+            }
+        }
+        if let Some(min) = request.liveness_min_score {
+            jobs.push(Job::Liveness {
+                img: &probe.img,
+                face: probe_face,
+                min,
+            });
+        }
+        jobs.push(Job::Quality {
+            image: 0,
+            found: &probe,
+            subject: Some(probe_face),
+        });
+        for (i, g) in images.iter().enumerate() {
+            // A gallery image with several faces is measured once its best match is known (4.).
+            if let Some(g) = g.as_ref().filter(|g| g.faces.len() <= 1) {
+                jobs.push(Job::Quality {
+                    image: i + 1,
+                    found: g,
+                    subject: g.faces.first().copied(),
+                });
+            }
+        }
+        let mut described: Vec<Option<Described>> = all
+            .iter()
+            .map(|f| {
+                f.as_ref().map(|(_, faces)| Described {
+                    faces: faces.clone(),
+                    descs: vec![vec![None; plan.stages.len()]; faces.len()],
+                })
+            })
+            .collect();
+        let mut quality: Vec<Option<QualityReport>> = vec![None; all.len()];
+        let mut liveness = None;
+        let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
+        place(
+            done,
+            &mut described,
+            &mut quality,
+            &mut liveness,
+            &mut timings,
+        )?;
+
+        // 3. A cascade's later stage, for the probe and the gallery faces whose first score needs
+        // it, side by side.
+        let mut needs: std::collections::BTreeMap<(usize, usize), Vec<usize>> = Default::default();
+        if let Some(Some(p)) = described.first() {
+            for (i, g) in described.iter().enumerate().skip(1) {
+                for k in 0..g.as_ref().map_or(0, |g| g.faces.len()) {
+                    let Some(g) = g else { break };
+                    if let Ok(Scoring::Needs(stage)) = plan.score(&p.descs[0], &g.descs[k]) {
+                        needs.entry((0, stage)).or_default();
+                        needs.entry((i, stage)).or_default().push(k);
+                    }
+                }
+            }
+        }
+        let jobs: Vec<Job> = needs
+            .into_iter()
+            .filter_map(|((image, stage), slots)| {
+                let (img, faces) = all.get(image)?.as_ref()?;
+                let slots = if image == 0 { vec![0] } else { slots };
+                Some(Job::Describe {
+                    image,
+                    img,
+                    faces: slots.iter().map(|&k| faces[k]).collect(),
+                    slots,
+                    stage,
+                })
+            })
+            .collect();
+        let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
+        place(
+            done,
+            &mut described,
+            &mut quality,
+            &mut liveness,
+            &mut timings,
+        )?;
+
+        // Scores (the best face of each gallery image; anything still missing is filled here).
         let threshold = request
             .compare_min_score
             .unwrap_or_else(|| default_threshold(mode));
+        let mut probe_set = described
+            .first_mut()
+            .and_then(Option::take)
+            .ok_or(EngineError::NoFace(ImageRole::Probe))?;
+        let mut best_of: Vec<Option<(usize, PairScore)>> = Vec::with_capacity(images.len());
+        let t = Instant::now();
+        for (i, g) in images.iter().enumerate() {
+            best_of.push(
+                match (g, described.get_mut(i + 1).and_then(Option::as_mut)) {
+                    (Some(g), Some(set)) => score_gallery(
+                        &mut *pipes[0],
+                        &plan,
+                        &probe.img,
+                        &mut probe_set,
+                        &g.img,
+                        set,
+                    )?,
+                    _ => None,
+                },
+            );
+        }
+        timings.embed_ms += ms(t);
+
+        // 4. Quality of gallery images with several faces, of the face that matched best.
+        let jobs: Vec<Job> = images
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let g = g.as_ref().filter(|g| g.faces.len() > 1)?;
+                Some(Job::Quality {
+                    image: i + 1,
+                    found: g,
+                    subject: best_of[i].as_ref().map(|(k, _)| g.faces[*k]),
+                })
+            })
+            .collect();
+        let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
+        place(
+            done,
+            &mut described,
+            &mut quality,
+            &mut liveness,
+            &mut timings,
+        )?;
+
         let mut gallery = Vec::with_capacity(request.gallery.len());
+        let mut gallery_quality = Vec::with_capacity(request.gallery.len());
         for (index, bytes) in request.gallery.iter().enumerate() {
-            let role = ImageRole::Gallery(index);
-            let t = Instant::now();
-            let decoded = p.decode(bytes, role);
-            timings.decode_ms += ms(t);
-            let img = match decoded {
-                Ok(img) => img,
-                // One bad gallery file does not abort the compare: it is named in the outcome.
-                Err(EngineError::Decode { source, .. }) => {
-                    gallery.push(GalleryResult {
-                        index,
-                        sha256: sha256_hex(bytes),
-                        faces_found: 0,
-                        face: None,
-                        score: None,
-                        distance: None,
-                        passed: None,
-                        error: Some(source.to_string()),
-                        reported: true,
-                        recognisers: Vec::new(),
-                    });
-                    gallery_quality.push(None);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let t = Instant::now();
-            let faces = p.detect(&img)?;
-            timings.detect_ms += ms(t);
-            let t = Instant::now();
-            let descs = p.describe(&img, &faces, mode)?;
-            let mut set = Described { faces, descs };
-            // The gallery face that matches best is the one compared (an ID card may show two faces).
-            let best = score_gallery(p, &plan, &probe, &mut probe_set, &img, &mut set)?;
-            timings.embed_ms += ms(t);
-            let (face, score, distance, sources) = match best {
+            let faces_found = images[index].as_ref().map_or(0, |g| g.faces.len());
+            let (face, score, distance, sources) = match &best_of[index] {
                 Some((k, s)) => {
                     let last = s.used.last().copied();
                     let distance = last.map(|u| distance_of(plan.stages[u.stage].1.metric, u.raw));
                     (
-                        Some(set.faces[k]),
+                        images[index].as_ref().map(|g| g.faces[*k]),
                         Some(s.score),
                         distance,
-                        p.sources(&plan, &s),
+                        pipes[0].sources(&plan, s),
                     )
                 }
                 None => (None, None, None, Vec::new()),
             };
-            let t = Instant::now();
-            gallery_quality.push(Some(match &face {
-                Some(f) => p.quality.assess_subject(&img, &set.faces, Some(f)),
-                None => p.quality.assess(&img, &set.faces),
-            }));
-            timings.quality_ms += ms(t);
+            gallery_quality.push(quality[index + 1].take());
             gallery.push(GalleryResult {
                 index,
                 sha256: sha256_hex(bytes),
-                faces_found: set.faces.len(),
+                faces_found,
                 face,
                 score,
                 distance,
                 passed: score.map(|s| s >= threshold),
-                error: None,
+                error: unreadable[index].take(),
                 reported: true,
                 recognisers: sources,
             });
@@ -520,7 +826,12 @@ impl Verifier for LocalVerifier {
             Some(s) if s >= threshold => Decision::Match,
             Some(_) => Decision::NoMatch,
         };
-        let live_ok = liveness.as_ref().is_none_or(|l| l.passed() == Some(true));
+        let live_ok = liveness
+            .as_ref()
+            .is_none_or(|l: &LivenessResult| l.passed() == Some(true));
+        let probe_quality = quality[0]
+            .take()
+            .ok_or_else(|| VisionError::UnexpectedOutput("probe quality not measured".into()))?;
         timings.total_ms = ms(start);
         Ok(CompareOutcome {
             engine: self.name(),
@@ -535,7 +846,7 @@ impl Verifier for LocalVerifier {
             decision,
             probe_sha256: sha256_hex(&request.probe),
             probe_face: Some(probe_face),
-            probe_faces_found: faces.len(),
+            probe_faces_found: probe.faces.len(),
             gallery,
             liveness,
             passed: decision == Decision::Match && live_ok,

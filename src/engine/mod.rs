@@ -2,6 +2,7 @@
 //! Runtime, and the types of what a comparison produces.
 
 pub mod local;
+pub mod parallel;
 pub mod plan;
 pub mod remote;
 pub mod score;

@@ -40,8 +40,8 @@ fn no_face_png() -> Vec<u8> {
     )
 }
 
-/// Two different people side by side.
-fn two_faces_jpeg() -> Vec<u8> {
+/// Two different people side by side (also used by `parallel`).
+pub(crate) fn two_faces_jpeg() -> Vec<u8> {
     let a = image::load_from_memory(&common::read(OBAMA))
         .expect("a")
         .to_rgb8();

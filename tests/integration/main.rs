@@ -16,6 +16,7 @@ mod gui_remote;
 mod kiosk;
 mod layering;
 mod liveness;
+mod parallel;
 mod qa;
 mod quality;
 mod recogniser;

@@ -173,6 +173,7 @@ fn run(
     stage("loading the models".into());
     let config = PipelineConfig {
         embed_threads: req.threads.max(1),
+        pipelines: 1,
         ..PipelineConfig::default()
     };
     let mut verifier = crate::station::local_verifier(paths, config).map_err(|e| e.to_string())?;
