@@ -6,7 +6,8 @@
 #     wall and CPU, and their ratios;
 #  2. whole process: a small and a large `eval` run of each side, the slope between them (seconds
 #     per extra image), so start-up (model loading, Python imports) cancels; medians of 3;
-#  3. warm compare (probe + 1 gallery image + liveness), FAST and ACCURATE, median of repeated runs;
+#  3. warm compare (probe + 1 gallery image + liveness), FAST and ACCURATE, median of repeated runs,
+#     on the engine's pipelines (one per core) and on one;
 #  4. cold `facestation compare` (process start to JSON), median of repeated runs;
 #  5. 1:N: a probe against 100 gallery images and the cost per extra gallery image;
 #  6. a cached `eval` re-run (descriptor cache) against the first, uncached, run.
@@ -28,10 +29,15 @@ bash "$shared/peer/setup.sh" "$venv" >&2
 models="$shared/models"
 data="$shared/data"
 
-# The same images for both: the first $pairs LFW pairs of pairs.csv (and the first $small).
+# The same images for both: $pairs LFW pairs spread evenly over pairs.csv's LFW folds (every k-th),
+# so genuine and impostor pairs both count (the file's first pairs are all genuine, and a cascade's
+# second stage runs more often for genuine pairs); the small run is every k-th of the $small.
 subset() {
   head -1 "$data/pairs.csv" > "$2"
-  awk -F, -v n="$1" 'NR > 1 && $4 ~ /^lfw_fold/ && c++ < n' "$data/pairs.csv" >> "$2"
+  local total
+  total=$(awk -F, 'NR > 1 && $4 ~ /^lfw_fold/' "$data/pairs.csv" | wc -l)
+  awk -F, -v n="$1" -v k="$((total / $1))" \
+    'NR > 1 && $4 ~ /^lfw_fold/ { if (c % k == 0 && c / k < n) print; c++ }' "$data/pairs.csv" >> "$2"
 }
 subset "$pairs" "$out/lfw_subset.csv"
 subset "$small" "$out/lfw_small.csv"
@@ -80,13 +86,19 @@ PY
 
 probe="$data/liveness/live/apfol_video__unspecified__real2_frame0135.png"
 gallery="$data/liveness/live/apfol_video__unspecified__real2_frame0000.png"
-echo "== 3. warm compare: 640x480 webcam probe + 1 gallery frame + liveness" >&2
-"$bin" --models "$models" bench --probe "$probe" --gallery "$gallery" --runs 100 > "$out/warm.json"
-"$bin" --models "$models" bench --probe "$probe" --gallery "$gallery" --runs 50 --search-mode accurate > "$out/warm_accurate.json"
+echo "== 3. warm compare: 640x480 webcam probe + 1 gallery frame + liveness, on the engine's pipelines and on one" >&2
 # FAST is a cascade: the pair above needs its second stage (int8 dlib scores it inside 0.2-0.999);
-# a later frame of the same video is decided by int8 dlib alone. Both paths, timed.
-"$bin" --models "$models" bench --probe "$data/liveness/live/apfol_video__unspecified__real2_frame0146.png" \
-  --gallery "$gallery" --runs 100 > "$out/warm_one_stage.json"
+# a later frame of the same video is decided by int8 dlib alone. Both paths, timed; each also on
+# one pipeline (the images one after another) for the ratio, interleaved so load hits both alike.
+for p in default 1; do
+  flag=()
+  suffix=""
+  if [ "$p" = 1 ]; then flag=(--pipelines 1); suffix="_1"; fi
+  "$bin" --models "$models" bench --probe "$probe" --gallery "$gallery" --runs 100 "${flag[@]}" > "$out/warm$suffix.json"
+  "$bin" --models "$models" bench --probe "$probe" --gallery "$gallery" --runs 50 --search-mode accurate "${flag[@]}" > "$out/warm_accurate$suffix.json"
+  "$bin" --models "$models" bench --probe "$data/liveness/live/apfol_video__unspecified__real2_frame0146.png" \
+    --gallery "$gallery" --runs 100 "${flag[@]}" > "$out/warm_one_stage$suffix.json"
+done
 
 echo "== 4. cold compare: process start to JSON, 15 runs" >&2
 python3 - "$bin" "$models" "$probe" "$gallery" <<'PY' > "$out/cold.json"
@@ -144,6 +156,9 @@ print(f"peer detect+encode per image: median {theirs:.2f} ms wall, {theirs_cpu:.
 for mode in ("fast", "accurate"):
     st = json.load(open(f"{out}/station_{mode}.json"))
     w, c = t(st, "detect_align_embed"), t(st, "detect_align_embed_cpu")
+    share = st.get("second_stage_image_share")
+    if share is not None:
+        print(f"station {mode.upper()}: the cascade's second stage ran for {share:.1%} of the images")
     print(f"station {mode.upper()} ({st['plan']}): {st['images']} images, {len(st['images_without_face'])} without a face; "
           f"per image wall median {w['median_ms']:.2f} / mean {w['mean_ms']:.2f} ms, CPU median {c['median_ms']:.2f} / mean {c['mean_ms']:.2f} ms "
           f"-> peer/station (wall median / mean, CPU mean): {theirs / w['median_ms']:.1f}x / {theirs / w['mean_ms']:.1f}x, {theirs_cpu / c['mean_ms']:.1f}x")
@@ -151,10 +166,11 @@ print(f"whole process, slope {slope['images']['small']} -> {slope['images']['lar
       f"station FAST {slope['station_fast']['ms_per_image']:.2f} ms/image -> {slope['ratio_peer_over_station']:.1f}x")
 paths = {"warm": "both stages", "warm_one_stage": "first stage decides", "warm_accurate": "fusion"}
 for name in ("warm", "warm_one_stage", "warm_accurate"):
-    w = json.load(open(f"{out}/{name}.json"))
+    w, w1 = json.load(open(f"{out}/{name}.json")), json.load(open(f"{out}/{name}_1.json"))
     s = w["stages_ms"]
-    print(f"warm compare {w['search_mode']} ({w['plan']}; {paths[name]}): median {w['compare_ms']['median_ms']:.1f} ms, p95 {w['compare_ms']['p95_ms']:.1f} "
-          f"(decode {s['decode']['median_ms']:.1f}, detect {s['detect']['median_ms']:.1f}, align+embed {s['align_embed']['median_ms']:.1f}, liveness {s['liveness']['median_ms']:.1f}, quality {s['quality']['median_ms']:.1f})")
+    print(f"warm compare {w['search_mode']} ({w['plan']}; {paths[name]}): {w['pipelines']} pipelines median {w['compare_ms']['median_ms']:.1f} ms, p95 {w['compare_ms']['p95_ms']:.1f}; "
+          f"1 pipeline median {w1['compare_ms']['median_ms']:.1f} ms -> {w1['compare_ms']['median_ms'] / w['compare_ms']['median_ms']:.2f}x "
+          f"(work summed over pipelines: decode {s['decode']['median_ms']:.1f}, detect {s['detect']['median_ms']:.1f}, align+embed {s['align_embed']['median_ms']:.1f}, liveness {s['liveness']['median_ms']:.1f}, quality {s['quality']['median_ms']:.1f})")
 cold = json.load(open(f"{out}/cold.json"))
 print(f"cold facestation compare (process start to JSON): median {cold['median_ms']:.0f} ms over {cold['runs']} runs (max {cold['max_ms']:.0f})")
 for mode in ("fast", "accurate"):

@@ -156,6 +156,9 @@ struct Report {
     timing_per_image_ms: BTreeMap<&'static str, Option<TimingStats>>,
     computed_images: usize,
     cached_images: usize,
+    /// A cascade: the share of images a pair needed the second stage for (it is in their time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_stage_image_share: Option<f64>,
     overall: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     lfw: Option<Summary>,
@@ -525,7 +528,7 @@ fn mode_report(
         total: t_face,
         total_cpu: t_face_cpu,
         per_stage,
-        ..
+        second_share,
     } = per_image_ms(run, &pairs, plan, &slots);
     for (i, s) in per_stage.iter().enumerate() {
         if i < plan.eager() {
@@ -596,6 +599,8 @@ fn mode_report(
         timing_per_image_ms: timing,
         computed_images: run.images.len() - cached,
         cached_images: cached,
+        second_stage_image_share: matches!(plan.combine, Combine::Cascade { .. })
+            .then_some(second_share),
         overall: Summary::build(&scored, &options),
         lfw: (!lfw.is_empty()).then(|| Summary::build(&lfw, &options)),
         calibration,
