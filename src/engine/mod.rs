@@ -99,7 +99,9 @@ impl Decision {
     }
 }
 
-/// Per-stage wall times of one comparison, in milliseconds.
+/// Per-stage times of one comparison, in milliseconds: each stage's wall time summed over its
+/// jobs, which run side by side on several pipelines (`PipelineConfig::pipelines`), so the stages
+/// can add up to more than `total_ms`, the compare's own wall time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     pub decode_ms: f64,
