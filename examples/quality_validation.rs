@@ -31,8 +31,7 @@ use facestation::engine::{FacePolicy, ImageRole, LocalVerifier, Pipeline, Pipeli
 use facestation::runtime::VerifiedModels;
 use facestation::vision::pose::{landmark_pose, HeadPoseModel};
 use facestation::vision::quality::{
-    assess_subject, face_roll, face_stats, face_stats_rolled, Action, QualityAssessor,
-    QualityReport, QualityThresholds,
+    assess_subject, face_stats, Action, QualityAssessor, QualityReport, QualityThresholds,
 };
 use facestation::vision::{decode_image, DecodeLimits, Detector, DetectorConfig, Face};
 use image::{Rgb, RgbImage};
@@ -680,10 +679,7 @@ fn write_row(
     subject: Option<&Face>,
     r: &QualityReport,
 ) {
-    // The values the report judged: the region measures in the face's frame at the report's roll.
-    let st = subject
-        .map(|f| face_stats_rolled(img, f, face_roll(f, r.pose.as_ref())))
-        .unwrap_or_default();
+    let st = subject.map(|f| face_stats(img, f)).unwrap_or_default();
     let lm = subject.and_then(landmark_pose);
     let model = r
         .pose

@@ -34,6 +34,8 @@ pub const SHARPNESS_SIDE: usize = 64;
 /// What the person is asked to do. The declaration order is the order hints are shown in (most
 /// actionable first): who is there, distance, position, light and blur (which spoil every later
 /// estimate), then the head (roll before yaw and pitch: a tilted head also spoils their estimates).
+/// One exception: a strong tilt comes before the hints it spoils (see
+/// [`QualityThresholds::tilt_first_roll`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -276,9 +278,9 @@ pub struct QualityThresholds {
     /// A roll above this (degrees; 20) puts `head_tilted` before the hints a strong tilt spoils
     /// ([`TILT_FIRST_BOX`] always, [`TILT_FIRST_LIGHT`] when the eye line agrees; see
     /// [`QualityReport::actions`]). Chosen on the tune split of the synthetic run
-    /// (docs/quality.md "Roll"): every rotated image that asked to step back measured a roll
-    /// above 21, no image brought too close one above 18, and 18-20 gave the same on rotated
-    /// frames.
+    /// (docs/quality.md "Roll"): the rotated images that asked to step back measured 21.6 degrees
+    /// and more (one 15.5), the images brought too close at most 20.7 (one; the next 14.5); 15, 18
+    /// and 20 moved the same rotated images to `head_tilted`, 22 and 25 one and two fewer.
     #[serde(default = "default_tilt_first_roll")]
     pub tilt_first_roll: f64,
     /// 0.21 on the directional sharpness (the smallest of 8 directions, eyes-to-mouth region at
@@ -537,9 +539,8 @@ pub fn assess_subject(
     if let Some(face) = subject {
         let pose = pose.or_else(|| landmark_pose(&face));
         used_pose = pose;
-        // The region measures in the face's own frame (turned by the roll the roll measure
-        // judges), so that a tilt does not spoil them.
-        let s = face_stats_rolled(img, &face, face_roll(&face, pose.as_ref()));
+        // The region measures in the face's own frame, so that a tilt does not spoil them.
+        let s = face_stats(img, &face);
         use MeasureName as N;
         let one = |name, value, min, max, low, high| range(name, value, min, max, low, high);
         measures.push(one(
@@ -768,32 +769,20 @@ fn finite_face(face: &Face) -> bool {
         && face.landmarks.iter().flatten().all(|v| v.is_finite())
 }
 
-/// The raw values of every measure of `face` in `img` (no thresholds), the face's frame turned by
-/// its eye line. Never panics: what cannot be measured (non-finite or collapsed landmarks, a box
-/// with no pixel in the frame) is `None`.
+/// The raw values of every measure of `face` in `img` (no thresholds). The luminance, exposure and
+/// uniformity are measured on the inner face in the face's own frame (its horizontal along the
+/// eye line), so that a tilted face's region holds the same skin an upright one's does and not
+/// the background beside a tilted cheek. Never panics: what cannot be measured (non-finite or
+/// collapsed landmarks, a box with no pixel in the frame) is `None`.
 pub fn face_stats(img: &image::RgbImage, face: &Face) -> FaceStats {
     face_stats_rolled(img, face, None)
 }
 
-/// The roll (degrees, the eye line's convention: the face's horizontal points along
-/// `(cos, sin)` in image coordinates, y down) the region measures are taken in: the larger in
-/// magnitude of `pose`'s roll and the eye line's, as the roll measure takes them. YuNet's eye line
-/// underestimates a large tilt (median 11 degrees on faces rotated 25-35) and the model less.
-pub fn face_roll(face: &Face, pose: Option<&Pose>) -> Option<f32> {
-    let eye = landmark_pose(face)
-        .map(|p| p.roll)
-        .filter(|r| r.is_finite());
-    let model = pose.map(|p| p.roll).filter(|r| r.is_finite());
-    match (model, eye) {
-        (Some(m), Some(e)) => Some(if e.abs() > m.abs() { e } else { m }),
-        (m, e) => m.or(e),
-    }
-}
-
-/// [`face_stats`] with the face's own frame turned by `roll` degrees (see [`face_roll`]; `None`:
-/// the eye line's angle): the inner face the luminance, exposure and uniformity are measured on is
-/// a rectangle in that frame, so a tilted face's region holds the same skin an upright one's does
-/// and not the background beside a tilted cheek.
+/// [`face_stats`] with the face's frame turned by `roll` degrees instead of the eye line's angle
+/// (the eye line's convention: the face's horizontal points along `(cos, sin)` in image
+/// coordinates, y down; `Some(0.0)`: an axis-aligned inner face). For studies: the report uses
+/// the eye line, the frame of the landmarks that place the region (turning it by the head-pose
+/// model's roll instead gave the same validation numbers: docs/quality.md).
 pub fn face_stats_rolled(img: &image::RgbImage, face: &Face, roll: Option<f32>) -> FaceStats {
     let mut s = FaceStats::default();
     let (w, h) = img.dimensions();
@@ -1494,9 +1483,10 @@ mod tests {
         assert!((s.inter_eye_distance.expect("ied") - 60.0).abs() < 1e-6);
     }
 
-    /// A face of even light, rolled by `deg` about (320, 240) on a 640x480 frame whose
-    /// background is dark left of the face and bright right of it (a lamp beside a window): the
-    /// face is an ellipse around the inner face, textured so that its histogram is not flat.
+    /// A face of even light, rolled by `deg` about its eye midpoint (320, 200) on a 640x480
+    /// frame whose background is dark left of the face and bright right of it (a lamp beside a
+    /// window): the face is an ellipse around the inner face, textured so that its histogram is
+    /// not flat.
     fn tilted_face_frame(deg: f32) -> (image::RgbImage, Face) {
         let ied = 60.0f32;
         let (sn, cs) = deg.to_radians().sin_cos();
@@ -1550,7 +1540,7 @@ mod tests {
         for deg in [-30.0f32, -20.0, 20.0, 30.0] {
             let (img, face) = tilted_face_frame(deg);
             // The face's frame follows the tilt: the inner face is the same skin as upright.
-            let s = face_stats_rolled(&img, &face, face_roll(&face, None));
+            let s = face_stats(&img, &face);
             let unif = s.illumination_uniformity.expect("uniformity");
             assert!(unif > 0.95, "{deg} deg: uniformity {unif}");
             let (m, m0) = (
