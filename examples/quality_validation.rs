@@ -524,9 +524,10 @@ fn synthetic(o: &Opts) {
         .expect("write");
         f
     });
-    // (set, kind) -> [n, right, n on clean-passing, right on clean-passing, no face found]
-    // [5]: for the two blurs, a sharpness hint of either kind (hold_still or too_blurry).
-    let mut tally: BTreeMap<(&str, Kind), [usize; 6]> = BTreeMap::new();
+    // (set, kind) -> [n, right, n on clean-passing, right on clean-passing, no face found,
+    // sharpness code, sharpness code on clean-passing]: for the two blurs, the hint shown is the
+    // sharpness measure's code of either kind (hold_still or too_blurry; the one measure).
+    let mut tally: BTreeMap<(&str, Kind), [usize; 7]> = BTreeMap::new();
     let mut confusion: BTreeMap<(Kind, String), usize> = BTreeMap::new();
     let start = Instant::now();
     for (i, s) in all.iter().enumerate() {
@@ -589,10 +590,11 @@ fn synthetic(o: &Opts) {
                 e[3] += usize::from(right);
             }
             e[4] += usize::from(faces.is_empty());
-            e[5] += usize::from(matches!(
-                r.action,
-                Some(Action::HoldStill | Action::TooBlurry)
-            ));
+            let sharpness_code = matches!(r.action, Some(Action::HoldStill | Action::TooBlurry));
+            e[5] += usize::from(sharpness_code);
+            if clean_passed || kind == Kind::Clean {
+                e[6] += usize::from(sharpness_code);
+            }
             if s.split == "check" {
                 *confusion
                     .entry((
@@ -611,12 +613,18 @@ fn synthetic(o: &Opts) {
     );
     println!(
         "{:<12} {:<18} {:>6} {:>8} {:>18} {:>8} {:>12}",
-        "set", "degradation", "n", "right %", "right % (clean ok)", "no face", "any blur %"
+        "set",
+        "degradation",
+        "n",
+        "right %",
+        "right % (clean ok)",
+        "no face",
+        "sharpness code % (hold_still or too_blurry): all / clean ok"
     );
-    let mut totals: BTreeMap<Kind, [usize; 6]> = BTreeMap::new();
+    let mut totals: BTreeMap<Kind, [usize; 7]> = BTreeMap::new();
     for ((set, kind), v) in &tally {
         let t = totals.entry(*kind).or_default();
-        for i in 0..6 {
+        for i in 0..7 {
             t[i] += v[i];
         }
         line(set, *kind, v);
@@ -637,9 +645,13 @@ fn synthetic(o: &Opts) {
     println!();
 }
 
-fn line(set: &str, kind: Kind, v: &[usize; 6]) {
+fn line(set: &str, kind: Kind, v: &[usize; 7]) {
     let blur = if matches!(kind, Kind::Blur | Kind::MotionBlur) {
-        format!("{:.1}", 100.0 * v[5] as f64 / v[0].max(1) as f64)
+        format!(
+            "{:.1} / {:.1}",
+            100.0 * v[5] as f64 / v[0].max(1) as f64,
+            100.0 * v[6] as f64 / v[2].max(1) as f64
+        )
     } else {
         "-".into()
     };

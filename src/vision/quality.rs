@@ -34,6 +34,8 @@ pub const SHARPNESS_SIDE: usize = 64;
 /// What the person is asked to do. The declaration order is the order hints are shown in (most
 /// actionable first): who is there, distance, position, light and blur (which spoil every later
 /// estimate), then the head (roll before yaw and pitch: a tilted head also spoils their estimates).
+/// One exception: a strong tilt comes before the hints it spoils (see
+/// [`QualityThresholds::tilt_first_roll`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -180,7 +182,10 @@ pub struct QualityReport {
     pub passed: bool,
     /// The one hint to show now: the first of `actions`.
     pub action: Option<Action>,
-    /// Every failing measure's action, deduplicated, in [`Action`]'s order.
+    /// Every failing measure's action, deduplicated, in [`Action`]'s order, except that a roll
+    /// above [`QualityThresholds::tilt_first_roll`] puts `head_tilted` before `step_back`
+    /// ([`TILT_FIRST_BOX`]) and, when the eye line tilts the same way by at least
+    /// [`ROLL_REFINE_AGREED`], before `face_the_light` and `too_bright` ([`TILT_FIRST_LIGHT`]).
     pub actions: Vec<Action>,
     pub faces_counted: usize,
     /// The face the measures are about (the largest, as the engine's face rule picks).
@@ -270,6 +275,14 @@ pub struct QualityThresholds {
     /// 15 degrees, on the larger of the model's (refined on a turned crop, see
     /// [`ROLL_REFINE_FROM`]) and the eye line's roll: docs/quality.md "Roll" has the data.
     pub max_roll: f64,
+    /// A roll above this (degrees; 20) puts `head_tilted` before the hints a strong tilt spoils
+    /// ([`TILT_FIRST_BOX`] always, [`TILT_FIRST_LIGHT`] when the eye line agrees; see
+    /// [`QualityReport::actions`]). Chosen on the tune split of the synthetic run
+    /// (docs/quality.md "Roll"): the rotated images that asked to step back measured 21.6 degrees
+    /// and more (one 15.5), the images brought too close at most 20.7 (one; the next 14.5); 15, 18
+    /// and 20 moved the same rotated images to `head_tilted`, 22 and 25 one and two fewer.
+    #[serde(default = "default_tilt_first_roll")]
+    pub tilt_first_roll: f64,
     /// 0.21 on the directional sharpness (the smallest of 8 directions, eyes-to-mouth region at
     /// 32 px IED), chosen on the tune split (docs/quality.md "Sharpness"): clean images' 1st
     /// percentile is 0.20-0.23, Gaussian blurs of 0.06-0.10 IED reach 0.15 at most and motion
@@ -321,12 +334,33 @@ impl Default for QualityThresholds {
             max_yaw: 35.0,
             max_pitch: 35.0,
             max_roll: 15.0,
+            tilt_first_roll: default_tilt_first_roll(),
             min_sharpness: 0.21,
             motion_blur_max_sharpness: 0.22,
             motion_blur_anisotropy: 0.5,
         }
     }
 }
+
+fn default_tilt_first_roll() -> f64 {
+    20.0
+}
+
+/// The hints a roll above [`QualityThresholds::tilt_first_roll`] comes before: the detector's box
+/// of a tilted face is larger than the upright face's (by up to cos + sin of the roll), so a
+/// liveness context that is short may be short because of the tilt, and straightening the head
+/// is what restores it.
+pub const TILT_FIRST_BOX: [Action; 1] = [Action::StepBack];
+
+/// The hints such a roll comes before when the eye line tilts the same way as the model by at
+/// least [`ROLL_REFINE_AGREED`]: the inner face the light is measured on is placed by YuNet's
+/// landmarks, which drift on a strongly tilted face (its eye line says a median 11 degrees of a
+/// 25-35 degree tilt, and the nose of a turned, tilted webcam face sat 20 px off), so "face the
+/// light" or "too bright" may be the tilt's doing. The agreement is asked because light spoils
+/// the model's roll too (side-lit faces read > 20 degrees with the eye line the other way);
+/// "too dark" is left out (a dark frame's roll is not trusted, and on the tune split it gained
+/// nothing).
+pub const TILT_FIRST_LIGHT: [Action; 2] = [Action::FaceTheLight, Action::TooBright];
 
 /// Raw values of one face, before any threshold (for studies and for [`assess`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -501,10 +535,12 @@ pub fn assess_subject(
     });
     let subject = subject.copied().or_else(|| largest_face(faces));
     let mut used_pose = None;
+    let (mut tilted_far, mut tilt_agreed) = (false, false);
     if let Some(face) = subject {
-        let s = face_stats(img, &face);
         let pose = pose.or_else(|| landmark_pose(&face));
         used_pose = pose;
+        // The region measures in the face's own frame, so that a tilt does not spoil them.
+        let s = face_stats(img, &face);
         use MeasureName as N;
         let one = |name, value, min, max, low, high| range(name, value, min, max, low, high);
         measures.push(one(
@@ -618,6 +654,12 @@ pub fn assess_subject(
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        tilted_far = roll.is_some_and(|r| f64::from(r) > t.tilt_first_roll);
+        let eye_roll = landmark_pose(&face).map(|p| p.roll);
+        tilt_agreed = match (pose.map(|p| p.roll), eye_roll) {
+            (Some(p), Some(e)) => p * e > 0.0 && e.abs() >= ROLL_REFINE_AGREED,
+            _ => false,
+        };
         measures.push(one(
             N::HeadPoseRoll,
             roll.map(f64::from),
@@ -649,6 +691,19 @@ pub fn assess_subject(
     let mut actions: Vec<Action> = measures.iter().filter_map(|m| m.action).collect();
     actions.sort();
     actions.dedup();
+    // The hints a strong tilt spoils come after it (see `tilt_first_roll`).
+    let spoiled = |a: &Action| {
+        tilted_far && (TILT_FIRST_BOX.contains(a) || (tilt_agreed && TILT_FIRST_LIGHT.contains(a)))
+    };
+    if let (Some(i), Some(j)) = (
+        actions.iter().position(spoiled),
+        actions.iter().position(|a| *a == Action::HeadTilted),
+    ) {
+        if i < j {
+            let tilt = actions.remove(j);
+            actions.insert(i, tilt);
+        }
+    }
     let quality = subject.map(|_| {
         measures[1..]
             .iter()
@@ -714,9 +769,21 @@ fn finite_face(face: &Face) -> bool {
         && face.landmarks.iter().flatten().all(|v| v.is_finite())
 }
 
-/// The raw values of every measure of `face` in `img` (no thresholds). Never panics: what cannot
-/// be measured (non-finite or collapsed landmarks, a box with no pixel in the frame) is `None`.
+/// The raw values of every measure of `face` in `img` (no thresholds). The luminance, exposure and
+/// uniformity are measured on the inner face in the face's own frame (its horizontal along the
+/// eye line), so that a tilted face's region holds the same skin an upright one's does and not
+/// the background beside a tilted cheek. Never panics: what cannot be measured (non-finite or
+/// collapsed landmarks, a box with no pixel in the frame) is `None`.
 pub fn face_stats(img: &image::RgbImage, face: &Face) -> FaceStats {
+    face_stats_rolled(img, face, None)
+}
+
+/// [`face_stats`] with the face's frame turned by `roll` degrees instead of the eye line's angle
+/// (the eye line's convention: the face's horizontal points along `(cos, sin)` in image
+/// coordinates, y down; `Some(0.0)`: an axis-aligned inner face). For studies: the report uses
+/// the eye line, the frame of the landmarks that place the region (turning it by the head-pose
+/// model's roll instead gave the same validation numbers: docs/quality.md).
+pub fn face_stats_rolled(img: &image::RgbImage, face: &Face, roll: Option<f32>) -> FaceStats {
     let mut s = FaceStats::default();
     let (w, h) = img.dimensions();
     if !finite_face(face) || w == 0 || h == 0 {
@@ -751,15 +818,19 @@ pub fn face_stats(img: &image::RgbImage, face: &Face) -> FaceStats {
         s.margin_above = Some(eye_mid.1 / t);
         s.margin_below = Some((f64::from(h) - eye_mid.1) / t);
     }
-    if let Some(core) = inner_face(face, ied as f32, w, h) {
-        // The halves are split across the eye line through the nose (a tilted face's halves
-        // are not left and right of a vertical line).
-        let axis = if ied_ok {
-            ((re[0] - le[0]) / ied as f32, (re[1] - le[1]) / ied as f32)
-        } else {
-            (1.0, 0.0)
-        };
-        exposure(img, core, face.landmarks[2], axis, &mut s);
+    // The face's horizontal: turned by the roll given, else along the eye line.
+    let axis = match roll.filter(|r| r.is_finite()) {
+        Some(r) => {
+            let (sn, cs) = r.to_radians().sin_cos();
+            (cs, sn)
+        }
+        None if ied_ok => ((re[0] - le[0]) / ied as f32, (re[1] - le[1]) / ied as f32),
+        None => (1.0, 0.0),
+    };
+    if let Some(core) = inner_face(face, ied as f32, axis, w, h) {
+        // The halves are split across the face's horizontal through the nose (a tilted face's
+        // halves are not left and right of a vertical line).
+        exposure(img, &core, face.landmarks[2], axis, &mut s);
     }
     if let Some(region) = box_region(&face.bbox, w, h) {
         laplacian_stats(img, region, &mut s);
@@ -791,41 +862,117 @@ fn liveness_box(b: &BoundingBox) -> [f32; 4] {
     [x, y, (x2 - x + 1.0).max(1.0), (y2 - y + 1.0).max(1.0)]
 }
 
-/// The inner face (mostly skin: brows to below the mouth, outer eye corners), clipped to the
-/// image: from the landmarks, or the middle of the box when the eyes collapse to a point.
-fn inner_face(face: &Face, ied: f32, w: u32, h: u32) -> Option<Region> {
-    let [le, re, _, lm, rm] = face.landmarks;
-    let rect = if ied > 1e-3 {
-        let xs = [le[0], re[0], lm[0], rm[0]];
-        let x0 = xs.iter().copied().fold(f32::INFINITY, f32::min) - 0.25 * ied;
-        let x1 = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) + 0.25 * ied;
-        let y0 = le[1].min(re[1]) - 0.4 * ied;
-        let y1 = lm[1].max(rm[1]) + 0.25 * ied;
-        BoundingBox {
-            x: x0,
-            y: y0,
-            width: x1 - x0,
-            height: y1 - y0,
+/// A rectangle in the face's own frame (`u` along the face's horizontal, `v` down the face, both
+/// unit vectors in image coordinates, measured from `origin`), with the pixels of the image
+/// that may lie in it (its bounding box, clipped to the image).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FaceRect {
+    origin: [f32; 2],
+    u: (f32, f32),
+    v: (f32, f32),
+    /// `[u0, u1, v0, v1]`.
+    extent: [f32; 4],
+    bounds: Region,
+}
+
+impl FaceRect {
+    /// `extent` in the frame at `origin` turned by `axis`; `None` when no pixel of the image is in it.
+    fn new(origin: [f32; 2], axis: (f32, f32), extent: [f32; 4], w: u32, h: u32) -> Option<Self> {
+        let u = axis;
+        let v = (-axis.1, axis.0);
+        let [u0, u1, v0, v1] = extent;
+        if !(u1 > u0 && v1 > v0) {
+            return None;
         }
+        let corners = [(u0, v0), (u1, v0), (u0, v1), (u1, v1)]
+            .map(|(a, b)| (origin[0] + a * u.0 + b * v.0, origin[1] + a * u.1 + b * v.1));
+        let x0 = corners.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
+        let x1 = corners
+            .iter()
+            .map(|c| c.0)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let y0 = corners.iter().map(|c| c.1).fold(f32::INFINITY, f32::min);
+        let y1 = corners
+            .iter()
+            .map(|c| c.1)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let bounds = box_region(
+            &BoundingBox {
+                x: x0,
+                y: y0,
+                width: x1 - x0,
+                height: y1 - y0,
+            },
+            w,
+            h,
+        )?;
+        Some(Self {
+            origin,
+            u,
+            v,
+            extent,
+            bounds,
+        })
+    }
+
+    /// Whether the centre of pixel `(x, y)` is inside.
+    fn contains(&self, x: usize, y: usize) -> bool {
+        let (dx, dy) = (
+            x as f32 + 0.5 - self.origin[0],
+            y as f32 + 0.5 - self.origin[1],
+        );
+        let a = dx * self.u.0 + dy * self.u.1;
+        let b = dx * self.v.0 + dy * self.v.1;
+        let [u0, u1, v0, v1] = self.extent;
+        (u0..=u1).contains(&a) && (v0..=v1).contains(&b)
+    }
+}
+
+/// The inner face (mostly skin: brows to below the mouth, outer eye corners) in the face's own
+/// frame (`axis` = its horizontal), clipped to the image: from the landmarks, or the middle of
+/// the box when the eyes collapse to a point. Outer eyes +-0.25 IED, 0.4 IED above the eyes to
+/// 0.25 IED below the mouth, along and across `axis`: an upright face's rectangle is the same
+/// as an axis-aligned one, a tilted face's does not take the background beside its cheek.
+fn inner_face(face: &Face, ied: f32, axis: (f32, f32), w: u32, h: u32) -> Option<FaceRect> {
+    let [le, re, _, lm, rm] = face.landmarks;
+    if ied > 1e-3 {
+        let origin = [(le[0] + re[0]) / 2.0, (le[1] + re[1]) / 2.0];
+        let (u, v) = (axis, (-axis.1, axis.0));
+        let at = |p: [f32; 2]| {
+            let (dx, dy) = (p[0] - origin[0], p[1] - origin[1]);
+            (dx * u.0 + dy * u.1, dx * v.0 + dy * v.1)
+        };
+        let pts = [le, re, lm, rm].map(at);
+        let u0 = pts.iter().map(|p| p.0).fold(f32::INFINITY, f32::min) - 0.25 * ied;
+        let u1 = pts.iter().map(|p| p.0).fold(f32::NEG_INFINITY, f32::max) + 0.25 * ied;
+        let v0 = pts[0].1.min(pts[1].1) - 0.4 * ied;
+        let v1 = pts[2].1.max(pts[3].1) + 0.25 * ied;
+        FaceRect::new(origin, axis, [u0, u1, v0, v1], w, h)
     } else {
         let b = face.bbox;
-        BoundingBox {
-            x: b.x + 0.2 * b.width,
-            y: b.y + 0.2 * b.height,
-            width: 0.6 * b.width,
-            height: 0.6 * b.height,
-        }
-    };
-    box_region(&rect, w, h)
+        let (cx, cy) = b.centre();
+        let (hw, hh) = (0.3 * b.width, 0.3 * b.height);
+        FaceRect::new([cx, cy], (1.0, 0.0), [-hw, hw, -hh, hh], w, h)
+    }
 }
 
 /// Luminance mean, clipped shadows and highlights, histogram entropy and the halves' balance.
-fn exposure(img: &image::RgbImage, r: Region, nose: [f32; 2], axis: (f32, f32), s: &mut FaceStats) {
+fn exposure(
+    img: &image::RgbImage,
+    rect: &FaceRect,
+    nose: [f32; 2],
+    axis: (f32, f32),
+    s: &mut FaceStats,
+) {
+    let r = rect.bounds;
     let mut hist = [0u32; 256];
     let (mut sum_l, mut n_l, mut sum_r, mut n_r) = (0.0f64, 0u32, 0.0f64, 0u32);
     let mut half_hist = [[0u32; 32]; 2];
     for y in r.top..r.top + r.height {
         for x in r.left..r.left + r.width {
+            if !rect.contains(x, y) {
+                continue;
+            }
             let v = luma(img.get_pixel(x as u32, y as u32).0);
             let bin = (v.round() as usize).min(255);
             hist[bin] += 1;
@@ -860,8 +1007,9 @@ fn exposure(img: &image::RgbImage, r: Region, nose: [f32; 2], axis: (f32, f32), 
             })
             .sum::<f64>(),
     );
-    // Each half needs a few pixels: a face seen edge-on has no second half to compare.
-    let min_half = (r.width / 8).max(2) as u32 * r.height as u32;
+    // Each half needs a few pixels: a face seen edge-on has no second half to compare (1/8 of
+    // the region's pixels, as 1/8 of an axis-aligned rectangle's width was).
+    let min_half = (n / 8).max(2);
     if n_l >= min_half && n_r >= min_half {
         let (ml, mr) = (sum_l / f64::from(n_l), sum_r / f64::from(n_r));
         let hi = ml.max(mr);
@@ -1333,6 +1481,165 @@ mod tests {
         assert!((s.luminance_mean.expect("mean") - 120.0).abs() < 0.5);
         assert_eq!(s.dynamic_range, Some(0.0));
         assert!((s.inter_eye_distance.expect("ied") - 60.0).abs() < 1e-6);
+    }
+
+    /// A face of even light, rolled by `deg` about its eye midpoint (320, 200) on a 640x480
+    /// frame whose background is dark left of the face and bright right of it (a lamp beside a
+    /// window): the face is an ellipse around the inner face, textured so that its histogram is
+    /// not flat.
+    fn tilted_face_frame(deg: f32) -> (image::RgbImage, Face) {
+        let ied = 60.0f32;
+        let (sn, cs) = deg.to_radians().sin_cos();
+        let (u, v) = ((cs, sn), (-sn, cs));
+        let origin = [320.0f32, 200.0];
+        let at = |a: f32, b: f32| {
+            [
+                origin[0] + ied * (a * u.0 + b * v.0),
+                origin[1] + ied * (a * u.1 + b * v.1),
+            ]
+        };
+        let img = image::RgbImage::from_fn(640, 480, |x, y| {
+            let (dx, dy) = (x as f32 + 0.5 - origin[0], y as f32 + 0.5 - origin[1]);
+            let a = (dx * u.0 + dy * u.1) / ied;
+            let b = (dx * v.0 + dy * v.1) / ied - 0.45;
+            let value = if (a / 1.1).powi(2) + (b / 1.25).powi(2) <= 1.0 {
+                110 + ((x * 7 + y * 13) % 60) as u8
+            } else if (x as f32) < origin[0] {
+                25
+            } else {
+                230
+            };
+            image::Rgb([value, value, value])
+        });
+        let landmarks = [
+            at(-0.5, 0.0),
+            at(0.5, 0.0),
+            at(0.0, 0.55),
+            at(-0.4, 1.05),
+            at(0.4, 1.05),
+        ];
+        let c = at(0.0, 0.45);
+        let face = Face {
+            bbox: BoundingBox {
+                x: c[0] - 1.2 * ied,
+                y: c[1] - 1.4 * ied,
+                width: 2.4 * ied,
+                height: 2.8 * ied,
+            },
+            score: 0.9,
+            landmarks,
+        };
+        (img, face)
+    }
+
+    #[test]
+    fn a_tilted_face_in_even_light_keeps_its_light_measures() {
+        let t = QualityThresholds::default();
+        let (upright_img, upright) = tilted_face_frame(0.0);
+        let up = face_stats(&upright_img, &upright);
+        for deg in [-30.0f32, -20.0, 20.0, 30.0] {
+            let (img, face) = tilted_face_frame(deg);
+            // The face's frame follows the tilt: the inner face is the same skin as upright.
+            let s = face_stats(&img, &face);
+            let unif = s.illumination_uniformity.expect("uniformity");
+            assert!(unif > 0.95, "{deg} deg: uniformity {unif}");
+            let (m, m0) = (
+                s.luminance_mean.expect("mean"),
+                up.luminance_mean.expect("mean"),
+            );
+            assert!((m - m0).abs() < 2.0, "{deg} deg: mean {m} upright {m0}");
+            assert_eq!(
+                (s.under_exposure, s.over_exposure),
+                (Some(0.0), Some(0.0)),
+                "{deg} deg"
+            );
+            // An axis-aligned rectangle (the frame not turned) takes the background beside the
+            // tilted cheeks: the dark side against the bright one fails the light measures.
+            let flat = face_stats_rolled(&img, &face, Some(0.0));
+            assert!(
+                flat.illumination_uniformity.expect("uniformity") < t.min_illumination_uniformity
+                    || flat.under_exposure.expect("under") > 0.0,
+                "{deg} deg: {flat:?}"
+            );
+            // The report: the head is tilted, and nothing about the light fails.
+            let r = assess(&img, &[face], None, &t);
+            for name in [
+                MeasureName::LuminanceMean,
+                MeasureName::UnderExposure,
+                MeasureName::OverExposure,
+                MeasureName::DynamicRange,
+                MeasureName::IlluminationUniformity,
+            ] {
+                assert!(
+                    r.measure(name).expect("measure").passed,
+                    "{deg} deg {name:?}: {r:#?}"
+                );
+            }
+            assert!(r.actions.contains(&Action::HeadTilted), "{deg} deg: {r:#?}");
+        }
+    }
+
+    #[test]
+    fn a_strong_tilt_comes_before_the_hints_it_spoils() {
+        let t = QualityThresholds::default();
+        // Too close for liveness: the box fills the frame.
+        for (deg, first) in [(30.0f32, Action::HeadTilted), (0.0, Action::StepBack)] {
+            let (img, mut face) = tilted_face_frame(deg);
+            face.bbox = BoundingBox {
+                x: 110.0,
+                y: 20.0,
+                width: 420.0,
+                height: 440.0,
+            };
+            let r = assess(&img, &[face], None, &t);
+            assert!(r.actions.contains(&Action::StepBack), "{deg}: {r:#?}");
+            assert_eq!(r.action, Some(first), "{deg}: {:?}", r.actions);
+        }
+        // Half the face in shadow: the tilt first when the model and the eye line agree on it,
+        // the light first when the model says the other way (light spoils its roll too).
+        let (mut img, face) = tilted_face_frame(30.0);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            if x < 310 {
+                p.0 = p.0.map(|c| c / 4);
+            }
+        }
+        let pose = |roll| Pose {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll,
+            source: crate::vision::pose::PoseSource::Model,
+        };
+        let agree = assess(&img, &[face], Some(pose(32.0)), &t);
+        assert!(agree.actions.contains(&Action::FaceTheLight), "{agree:#?}");
+        assert_eq!(
+            agree.action,
+            Some(Action::HeadTilted),
+            "{:?}",
+            agree.actions
+        );
+        let other_way = assess(&img, &[face], Some(pose(-25.0)), &t);
+        assert_eq!(
+            other_way.action,
+            Some(Action::FaceTheLight),
+            "{:?}",
+            other_way.actions
+        );
+        assert!(other_way.actions.contains(&Action::HeadTilted));
+        // A roll beyond the threshold but not 20 degrees keeps the declared order.
+        let (mut img, face) = tilted_face_frame(17.0);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            if x < 310 {
+                p.0 = p.0.map(|c| c / 4);
+            }
+        }
+        let mild = assess(&img, &[face], None, &t);
+        assert_eq!(
+            mild.action,
+            Some(Action::FaceTheLight),
+            "{:?}",
+            mild.actions
+        );
+        assert!(mild.actions.contains(&Action::HeadTilted));
     }
 
     #[test]
