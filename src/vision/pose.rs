@@ -143,7 +143,7 @@ impl HeadPoseModel {
                 // Bilinear, clamped to the edge.
                 let x = (cx + c * du - s * dv).clamp(0.0, w - 1.0);
                 let y = (cy + s * du + c * dv).clamp(0.0, h - 1.0);
-                let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+                let (x0, y0) = (x as usize, y as usize); // clamped >= 0: truncation is the floor
                 let (x1, y1) = (
                     (x0 + 1).min(img.width() as usize - 1),
                     (y0 + 1).min(img.height() as usize - 1),

@@ -1034,7 +1034,7 @@ fn resample_line(src: &[f32], out: &mut [f32]) {
     if r >= 1.0 {
         for (i, o) in out.iter_mut().enumerate() {
             let (a, b) = (i as f64 * r, (i + 1) as f64 * r);
-            let (mut acc, mut k) = (0.0f64, a.floor() as usize);
+            let (mut acc, mut k) = (0.0f64, a as usize); // a >= 0: truncation is the floor
             while (k as f64) < b && k < n {
                 let lo = a.max(k as f64);
                 let hi = b.min(k as f64 + 1.0);
@@ -1114,7 +1114,9 @@ pub const SHARPNESS_DIRECTIONS: usize = 8;
 fn bilinear(p: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    // Clamped to >= 0, so truncation is the floor (without the libm call that baseline x86-64
+    // makes of `floor`: this runs ~200,000 times per sharpness measure).
+    let (x0, y0) = (x as usize, y as usize);
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let top = p[y0 * w + x0] * (1.0 - fx) + p[y0 * w + x1] * fx;
