@@ -187,15 +187,39 @@ impl Job<'_> {
     }
 }
 
+/// What a compare's jobs have produced so far, by image (0 is the probe, i + 1 gallery image i).
+struct Results {
+    described: Vec<Option<Described>>,
+    quality: Vec<Option<QualityReport>>,
+    liveness: Option<LivenessResult>,
+    timings: Timings,
+}
+
+impl Results {
+    /// Runs `jobs` side by side on the pipelines and puts each output where it belongs.
+    fn run(
+        &mut self,
+        pipes: &mut [&mut Pipeline],
+        jobs: &[Job],
+        plan: &Plan,
+    ) -> Result<(), EngineError> {
+        let done = run_jobs(pipes, jobs, |p, job| job.run(p, plan));
+        place(done, self)
+    }
+}
+
 /// Puts each job's output where it belongs and adds its time to its stage; the first failure
 /// in job order is the compare's answer.
 fn place(
     done: Vec<Result<(Output, f64), EngineError>>,
-    described: &mut [Option<Described>],
-    quality: &mut [Option<QualityReport>],
-    liveness: &mut Option<LivenessResult>,
-    timings: &mut Timings,
+    results: &mut Results,
 ) -> Result<(), EngineError> {
+    let Results {
+        described,
+        quality,
+        liveness,
+        timings,
+    } = results;
     for result in done {
         match result? {
             (Output::Liveness(l), took) => {
@@ -343,7 +367,7 @@ pub(super) fn compare(
             });
         }
     }
-    let mut described: Vec<Option<Described>> = all
+    let described: Vec<Option<Described>> = all
         .iter()
         .map(|f| {
             f.as_ref().map(|(_, faces)| Described {
@@ -352,22 +376,19 @@ pub(super) fn compare(
             })
         })
         .collect();
-    let mut quality: Vec<Option<QualityReport>> = vec![None; all.len()];
-    let mut liveness = None;
-    let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
-    place(
-        done,
-        &mut described,
-        &mut quality,
-        &mut liveness,
-        &mut timings,
-    )?;
+    let mut results = Results {
+        described,
+        quality: vec![None; all.len()],
+        liveness: None,
+        timings,
+    };
+    results.run(&mut pipes, &jobs, &plan)?;
 
     // 3. A cascade's later stage, for the probe and the gallery faces whose first score needs
     // it, side by side.
     let mut needs: std::collections::BTreeMap<(usize, usize), Vec<usize>> = Default::default();
-    if let Some(Some(p)) = described.first() {
-        for (i, g) in described.iter().enumerate().skip(1) {
+    if let Some(Some(p)) = results.described.first() {
+        for (i, g) in results.described.iter().enumerate().skip(1) {
             for k in 0..g.as_ref().map_or(0, |g| g.faces.len()) {
                 let Some(g) = g else { break };
                 if let Ok(Scoring::Needs(stage)) = plan.score(&p.descs[0], &g.descs[k]) {
@@ -391,20 +412,14 @@ pub(super) fn compare(
             })
         })
         .collect();
-    let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
-    place(
-        done,
-        &mut described,
-        &mut quality,
-        &mut liveness,
-        &mut timings,
-    )?;
+    results.run(&mut pipes, &jobs, &plan)?;
 
     // Scores (the best face of each gallery image; anything still missing is filled here).
     let threshold = request
         .compare_min_score
         .unwrap_or_else(|| default_threshold(mode));
-    let mut probe_set = described
+    let mut probe_set = results
+        .described
         .first_mut()
         .and_then(Option::take)
         .ok_or(EngineError::NoFace(ImageRole::Probe))?;
@@ -412,7 +427,7 @@ pub(super) fn compare(
     let t = Instant::now();
     for (i, g) in images.iter().enumerate() {
         best_of.push(
-            match (g, described.get_mut(i + 1).and_then(Option::as_mut)) {
+            match (g, results.described.get_mut(i + 1).and_then(Option::as_mut)) {
                 (Some(g), Some(set)) => score_gallery(
                     &mut *pipes[0],
                     &plan,
@@ -425,7 +440,7 @@ pub(super) fn compare(
             },
         );
     }
-    timings.embed_ms += ms(t);
+    results.timings.embed_ms += ms(t);
 
     // 4. Quality of gallery images with several faces, of the face that matched best.
     let jobs: Vec<Job> = images
@@ -440,15 +455,14 @@ pub(super) fn compare(
             })
         })
         .collect();
-    let done = run_jobs(&mut pipes, &jobs, |p, job| job.run(p, &plan));
-    place(
-        done,
-        &mut described,
-        &mut quality,
-        &mut liveness,
-        &mut timings,
-    )?;
+    results.run(&mut pipes, &jobs, &plan)?;
 
+    let Results {
+        mut quality,
+        liveness,
+        mut timings,
+        ..
+    } = results;
     let mut gallery = Vec::with_capacity(request.gallery.len());
     let mut gallery_quality = Vec::with_capacity(request.gallery.len());
     for (index, bytes) in request.gallery.iter().enumerate() {
