@@ -610,15 +610,21 @@ fn mode_report(
         health: health.clone(),
         wall_ms: ms_since(started),
     };
-    if args.json {
+    emit(args.json, &report, print_human)?;
+    finish(&health)
+}
+
+/// Prints a report as JSON (`--json`) or in words.
+fn emit<T: serde::Serialize>(json: bool, report: &T, words: fn(&T)) -> Result<(), CliError> {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?
+            serde_json::to_string_pretty(report).map_err(|e| CliError::Other(e.to_string()))?
         );
     } else {
-        print_human(&report);
+        words(report);
     }
-    finish(&health)
+    Ok(())
 }
 
 /// Exit 0, or the reason the evaluation cannot be trusted (exit 2).

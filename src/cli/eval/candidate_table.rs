@@ -181,13 +181,6 @@ pub(super) fn candidates_report(
         health: health.clone(),
         wall_ms: ms_since(started),
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Other(e.to_string()))?
-        );
-    } else {
-        print_candidates(&report);
-    }
+    emit(args.json, &report, print_candidates)?;
     finish(&health)
 }
